@@ -1,0 +1,38 @@
+"""`python -m bootstrap`: form the Redis Cluster, then exit (see README for exit codes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from bootstrap.errors import BadSettings, BootstrapError, ExitCode
+from bootstrap.run import run
+from bootstrap.settings import parse_settings
+from clusterkit.logs import configure
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    configure(environ.get("LOG_LEVEL", "INFO"))
+    log = structlog.get_logger()
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else argv, environ)
+        configure(settings.log_level)
+        run(settings)
+    except BadSettings as exc:
+        log.error("bad_settings", error=str(exc), exit_code=int(exc.exit_code))
+        return exc.exit_code
+    except BootstrapError as exc:
+        log.error(type(exc).__name__, error=str(exc), exit_code=int(exc.exit_code))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return ExitCode.UNEXPECTED
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

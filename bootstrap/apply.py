@@ -1,0 +1,88 @@
+"""Carry out a plan's steps. Every step is idempotent: a reply saying it is already done counts
+as done, and anything else is left for the next round, which observes and plans again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import structlog
+
+from bootstrap.model import STEP_NAMES, STEP_ORDER, Action, AddSlots, Meet, Replicate, SetConfigEpoch
+from clusterkit.naming import PodNaming
+
+log = structlog.get_logger()
+
+# Error replies that mean "this step is already done" (or was done by a concurrent Job).
+ALREADY_DONE = (
+    "already busy",                 # ADDSLOTS: the slot has an owner (we planned only unowned)
+    "already non-zero",             # SET-CONFIG-EPOCH on a node that has an epoch
+    "does not know any other node",  # SET-CONFIG-EPOCH after MEET
+)
+
+
+def command_for(action: Action) -> list[str | int]:
+    match action:
+        case SetConfigEpoch(epoch=epoch):
+            return ["CLUSTER", "SET-CONFIG-EPOCH", epoch]
+        case AddSlots(ranges=ranges):
+            return ["CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)]]
+        case Meet(ip=ip, port=port, bus_port=bus_port):
+            return ["CLUSTER", "MEET", ip, port, bus_port]
+        case Replicate(master_id=master_id):
+            return ["CLUSTER", "REPLICATE", master_id]
+    raise TypeError(action)
+
+
+def run_action(action: Action, client: redis.Redis, naming: PodNaming) -> str:
+    """Send one step; returns its outcome: done, already_done or failed."""
+    step = STEP_NAMES[type(action)]
+    context = {"pod": naming.pod_name(action.ordinal), "step": step}
+    try:
+        client.execute_command(*command_for(action))
+    except redis.ResponseError as exc:
+        text = str(exc)
+        if any(marker in text for marker in ALREADY_DONE):
+            log.debug("step_already_done", reply=text, **context)
+            return "already_done"
+        log.warning("step_failed", reply=text, action=repr(action), **context)
+        return "failed"
+    except (redis.RedisError, OSError) as exc:
+        log.warning("step_failed", error=str(exc), action=repr(action), **context)
+        return "failed"
+    return "done"
+
+
+def apply_actions(actions: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming,
+                  pool: ThreadPoolExecutor) -> dict[str, int]:
+    """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods."""
+    counts: dict[str, int] = {}
+    for kind in STEP_ORDER:
+        batch = [a for a in actions if isinstance(a, kind)]
+        if not batch:
+            continue
+        outcomes = list(pool.map(lambda a: run_action(a, clients[a.ordinal], naming), batch))
+        for action, outcome in zip(batch, outcomes, strict=True):
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome == "done":
+                log.info(STEP_NAMES[kind], **describe(action, naming))
+        log.info("step_applied", step=STEP_NAMES[kind], count=len(batch),
+                 done=outcomes.count("done"), already_done=outcomes.count("already_done"),
+                 failed=outcomes.count("failed"))
+    return counts
+
+
+def describe(action: Action, naming: PodNaming) -> dict[str, object]:
+    """Event fields for one step, pod context first."""
+    fields: dict[str, object] = {"pod": naming.pod_name(action.ordinal)}
+    match action:
+        case SetConfigEpoch(epoch=epoch):
+            fields["epoch"] = epoch
+        case AddSlots(ranges=ranges):
+            fields["slots"] = ",".join(str(r) for r in ranges)
+        case Meet(target=target, ip=ip, port=port):
+            fields.update(peer=naming.pod_name(target), peer_address=f"{ip}:{port}")
+        case Replicate(master=master, master_id=master_id):
+            fields.update(master=naming.pod_name(master), master_node=master_id)
+    return fields

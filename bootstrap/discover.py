@@ -1,0 +1,156 @@
+"""Find the pods: wait for every pod's DNS record, then for every Redis to answer PING."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import dns.resolver
+import redis
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
+from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, RefusedUnsafe
+from bootstrap.settings import Settings
+from clusterkit.dnsio import resolve_addresses
+from clusterkit.redisio import BUSY_PREFIXES
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Deadline:
+    """The Job's overall deadline (TIMEOUT_SECONDS from start)."""
+
+    seconds: float
+    started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = self.started or time.monotonic()
+
+    def remaining(self) -> float:
+        return max(0.0, self.started + self.seconds - time.monotonic())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def retry_until(deadline: Deadline, step: Callable[[], list[str]]) -> list[str]:
+    """Call `step` (returns what is still missing) with capped backoff until nothing is missing
+    or the deadline passes; returns what was missing last."""
+    retrying = Retrying(
+        retry=retry_if_result(bool),
+        wait=wait_exponential(multiplier=0.05, min=0.05, max=1.0),
+        stop=stop_after_delay(deadline.remaining()),
+        retry_error_callback=lambda state: last_result(state),
+    )
+    return retrying(step)
+
+
+def last_result(state: RetryCallState) -> list[str]:
+    assert state.outcome is not None
+    result: list[str] = state.outcome.result()
+    return result
+
+
+def wait_for_dns(settings: Settings, resolver: dns.resolver.Resolver,
+                 deadline: Deadline) -> dict[int, str]:
+    """Resolve every pod's FQDN; returns ordinal -> address. Raises DnsTimeout at the deadline."""
+    naming = settings.naming
+    found: dict[int, str] = {}
+
+    def attempt() -> list[str]:
+        missing = [i for i in range(settings.cluster_size) if i not in found]
+        with ThreadPoolExecutor(max_workers=min(32, len(missing) or 1)) as pool:
+            answers = pool.map(lambda i: resolve_addresses(resolver, naming.pod_fqdn(i)), missing)
+            for ordinal, addresses in zip(missing, answers, strict=True):
+                if addresses:
+                    found[ordinal] = addresses[0]
+        still = [naming.pod_name(i) for i in range(settings.cluster_size) if i not in found]
+        log.info("dns_progress", resolved=len(found), total=settings.cluster_size,
+                 missing=still[:10], more_missing=max(0, len(still) - 10))
+        return still
+
+    missing = retry_until(deadline, attempt)
+    if missing:
+        raise DnsTimeout(
+            f"after {deadline.seconds:.0f}s these pods still have no DNS record: "
+            f"{', '.join(missing)} (as {naming.pod_fqdn(0).replace('-0.', '-N.', 1)}). Check that the"
+            " pods exist (kubectl get pods), that the headless Service has"
+            " publishNotReadyAddresses: true, and that STATEFULSET_NAME/HEADLESS_SERVICE/NAMESPACE"
+            " match; then rerun the Job"
+        )
+    check_pod_count(settings, resolver, found)
+    return found
+
+
+def check_pod_count(settings: Settings, resolver: dns.resolver.Resolver,
+                    found: dict[int, str]) -> None:
+    """More pods than CLUSTER_SIZE means the settings disagree with the StatefulSet: refuse."""
+    naming = settings.naming
+    extra = resolve_addresses(resolver, naming.pod_fqdn(settings.cluster_size))
+    behind_service = set(resolve_addresses(resolver, naming.service_fqdn))
+    unknown = behind_service - set(found.values())
+    if extra or unknown:
+        raise RefusedUnsafe(
+            f"the StatefulSet has more pods than CLUSTER_SIZE={settings.cluster_size}"
+            f" ({naming.service_fqdn} answers {len(behind_service)} addresses"
+            f"{'; ' + naming.pod_name(settings.cluster_size) + ' exists' if extra else ''})."
+            " Set CLUSTER_SIZE to the StatefulSet's replicas and rerun; nothing was changed"
+        )
+
+
+def ping_problem(client: redis.Redis) -> str | None:
+    """None when the node answers PING; a short reason otherwise. Raises AuthFailed."""
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise AuthFailed(str(exc)) from None
+    except redis.ResponseError as exc:
+        text = str(exc)
+        if text.startswith(("NOAUTH", "WRONGPASS")):
+            raise AuthFailed(text) from None
+        return text.split(" ")[0] if text.startswith(BUSY_PREFIXES) else text
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def wait_for_ping(pods: dict[int, str], clients: dict[int, redis.Redis], settings: Settings,
+                  deadline: Deadline) -> None:
+    """Wait until every node answers PING. AuthFailed at once on a wrong or missing password."""
+    naming = settings.naming
+    answered: set[int] = set()
+    problems: dict[int, str] = {}
+
+    def attempt() -> list[str]:
+        waiting = [i for i in pods if i not in answered]
+        with ThreadPoolExecutor(max_workers=min(32, len(waiting) or 1)) as pool:
+            for ordinal, problem in zip(waiting, pool.map(lambda i: ping_problem(clients[i]),
+                                                          waiting), strict=True):
+                if problem is None:
+                    answered.add(ordinal)
+                    problems.pop(ordinal, None)
+                else:
+                    problems[ordinal] = problem
+        still = [naming.pod_name(i) for i in pods if i not in answered]
+        log.info("ping_progress", answering=len(answered), total=len(pods), waiting=still[:10])
+        return still
+
+    try:
+        missing = retry_until(deadline, attempt)
+    except AuthFailed as exc:
+        raise AuthFailed(
+            f"Redis refused our password ({exc}). Check that REDIS_PASSWORD_FILE holds the same"
+            " password as Redis's requirepass (the Secret), then rerun the Job"
+        ) from None
+    if missing:
+        detail = "; ".join(f"{naming.pod_name(i)}: {problems.get(i, '?')}"
+                           for i in sorted(problems)[:5])
+        raise NodesTimeout(
+            f"after {deadline.seconds:.0f}s these pods resolve but Redis does not answer on port"
+            f" {settings.redis_port}: {', '.join(missing)} ({detail}). Check the pods' logs and"
+            " REDIS_PORT, then rerun the Job"
+        )

@@ -1,0 +1,48 @@
+"""Why a run of the Job ends early, each with its own exit code (documented in the README)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of `python -m bootstrap`."""
+
+    OK = 0
+    UNEXPECTED = 1
+    BAD_SETTINGS = 2
+    DNS_TIMEOUT = 3
+    NODES_TIMEOUT = 4
+    REFUSED_UNSAFE = 5
+    AUTH_FAILED = 6
+    NOT_CONVERGED = 7
+
+
+class BootstrapError(Exception):
+    """An expected way for the Job to stop; the message says what is wrong and what to do."""
+
+    exit_code = ExitCode.UNEXPECTED
+
+
+class BadSettings(BootstrapError, ValueError):
+    exit_code = ExitCode.BAD_SETTINGS
+
+
+class DnsTimeout(BootstrapError):
+    exit_code = ExitCode.DNS_TIMEOUT
+
+
+class NodesTimeout(BootstrapError):
+    exit_code = ExitCode.NODES_TIMEOUT
+
+
+class RefusedUnsafe(BootstrapError):
+    exit_code = ExitCode.REFUSED_UNSAFE
+
+
+class AuthFailed(BootstrapError):
+    exit_code = ExitCode.AUTH_FAILED
+
+
+class NotConverged(BootstrapError):
+    exit_code = ExitCode.NOT_CONVERGED

@@ -1,0 +1,162 @@
+"""The plan: a pure function of what was observed. Same observations, same plan, so two Jobs
+running at once (or a rerun after a crash at any point) drive the cluster to the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bootstrap.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
+
+BUS_PORT_OFFSET = 10000
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the StatefulSet should become."""
+
+    size: int
+    masters: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The target topology and the steps still missing towards it."""
+
+    masters: tuple[int, ...] = ()
+    """Ordinals of the masters, ascending."""
+    slots: dict[int, tuple[SlotRange, ...]] = field(default_factory=dict)
+    """Master ordinal -> slots it owns or will own."""
+    replica_of: dict[int, int] = field(default_factory=dict)
+    """Replica ordinal -> master ordinal."""
+    actions: tuple[Action, ...] = ()
+    refusal: str | None = None
+    """Why the Job must not touch this cluster; set means no actions."""
+
+
+def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
+    """Reasons to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
+    if len(pods) != shape.size:
+        return f"observed {len(pods)} pods but CLUSTER_SIZE is {shape.size}"
+    by_id: dict[str, PodState] = {}
+    for pod in pods:
+        if pod.node_id in by_id:
+            other = by_id[pod.node_id]
+            return (f"pods {other.pod} and {pod.pod} have the same Redis node id {pod.node_id}:"
+                    " one data volume was copied from the other; give one of them an empty volume")
+        by_id[pod.node_id] = pod
+    for pod in pods:
+        for line in pod.nodes:
+            if line.is_handshake or line.node_id in by_id:
+                continue
+            return (f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
+                    f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet."
+                    " If it is a replaced pod's old identity, run CLUSTER FORGET on every node;"
+                    " if these volumes belong to another cluster, give this StatefulSet new ones")
+        me = pod.me
+        if pod.keys and not me.slots and not me.is_replica:
+            return (f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
+                    " that data is outside the cluster and joining would discard it. Export or"
+                    " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job")
+    owner: dict[int, PodState] = {}
+    for pod in pods:
+        for slot_range in pod.me.slots if pod.me.is_master else ():
+            for slot in slot_range.slots():
+                first = owner.setdefault(slot, pod)
+                if first is not pod and not (first.view_of(pod.node_id)
+                                             and pod.view_of(first.node_id)):
+                    return (f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
+                            " each other: they are two separate clusters, and joining them would"
+                            " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
+                            " or give one an empty volume")
+    return None
+
+
+def choose_masters(shape: Shape, pods: Sequence[PodState]) -> list[PodState]:
+    """Masters that own slots stay masters; fresh ones come by ordinal (0..masters-1 first)."""
+    owners = [p for p in pods if p.me.is_master and p.me.slots]
+    owner_ids = {p.node_id for p in owners}
+    candidates = [
+        p for p in pods
+        if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids)
+        and not p.keys
+    ]
+    candidates.sort(key=lambda p: (p.ordinal >= shape.masters, p.ordinal))
+    chosen = owners + candidates[: max(0, shape.masters - len(owners))]
+    return sorted(chosen, key=lambda p: p.ordinal)
+
+
+def claimed_slots(pods: Sequence[PodState]) -> bytearray:
+    """Slots anyone claims, in anyone's view (1 = claimed): the plan never assigns them again."""
+    claimed = bytearray(SLOT_COUNT)
+    for pod in pods:
+        for line in pod.nodes:
+            for r in line.slots:
+                claimed[r.start : r.end + 1] = b"\x01" * r.count
+    return claimed
+
+
+def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
+    """The whole plan; `pods` must be every pod of the StatefulSet, one state each."""
+    refusal = check_safety(shape, pods)
+    if refusal:
+        return Plan(refusal=refusal)
+    pods = sorted(pods, key=lambda p: p.ordinal)
+    masters = choose_masters(shape, pods)
+    fresh = not any(p.me.slots for p in pods)
+    claimed = claimed_slots(pods)
+    slots: dict[int, tuple[SlotRange, ...]] = {}
+    actions: list[Action] = []
+    for master, ideal in zip(masters, even_split(len(masters)), strict=True):
+        wanted = [slot for slot in ideal.slots() if not claimed[slot]]
+        owned = [slot for r in master.me.slots for slot in r.slots()]
+        slots[master.ordinal] = tuple(compact(owned + wanted))
+        if fresh and master.me.config_epoch == 0 and master.current_epoch == 0 \
+                and len(master.nodes) == 1:
+            actions.append(SetConfigEpoch(master.ordinal, master.ordinal + 1))
+        if wanted:
+            actions.append(AddSlots(master.ordinal, tuple(compact(wanted))))
+
+    replica_of = assign_replicas(pods, masters)
+    hub = masters[0]
+    by_ordinal = {p.ordinal: p for p in pods}
+    for pod in pods:
+        # A star for masters (all meet the hub) and each replica meets its own master directly,
+        # so it can REPLICATE as soon as that one handshake is done. Gossip spreads the rest.
+        parent = by_ordinal[replica_of[pod.ordinal]] if pod.ordinal in replica_of else hub
+        if parent is pod:
+            continue
+        if not (pod.knows(parent) and parent.knows(pod)):
+            actions.append(Meet(pod.ordinal, parent.ordinal, parent.ip, parent.port,
+                                parent.port + BUS_PORT_OFFSET))
+    for replica, master_ordinal in replica_of.items():
+        pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
+        if pod.me.is_replica and pod.me.master_id == master.node_id:
+            continue
+        if pod.view_of(master.node_id) is not None:
+            actions.append(Replicate(replica, master_ordinal, master.node_id))
+    return Plan(tuple(m.ordinal for m in masters), slots, replica_of, tuple(actions))
+
+
+def assign_replicas(pods: Sequence[PodState], masters: Sequence[PodState]) -> dict[int, int]:
+    """Replicas already attached to a master stay; the rest go, by ordinal, to the master with
+    the fewest replicas (ties: lowest ordinal), which gives 3->0, 4->1, 5->2 on a fresh cluster."""
+    master_by_id = {m.node_id: m.ordinal for m in masters}
+    replica_of: dict[int, int] = {}
+    counts = {m.ordinal: 0 for m in masters}
+    rest: list[PodState] = []
+    for pod in pods:
+        if pod.ordinal in counts:
+            continue
+        current = pod.me.master_id if pod.me.is_replica else None
+        if current in master_by_id:
+            replica_of[pod.ordinal] = master_by_id[current]
+            counts[master_by_id[current]] += 1
+        else:
+            rest.append(pod)
+    for pod in rest:
+        target = min(counts, key=lambda ordinal: (counts[ordinal], ordinal))
+        replica_of[pod.ordinal] = target
+        counts[target] += 1
+    return dict(sorted(replica_of.items()))

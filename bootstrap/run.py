@@ -1,0 +1,98 @@
+"""The Job from start to end: discover -> observe -> plan -> apply, until converged."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+
+from bootstrap.apply import apply_actions
+from bootstrap.converge import waiting_for
+from bootstrap.discover import Deadline, wait_for_dns, wait_for_ping
+from bootstrap.errors import NotConverged, RefusedUnsafe
+from bootstrap.model import PodState
+from bootstrap.observe import observe_all
+from bootstrap.plan import Plan, Shape, make_plan
+from bootstrap.settings import Settings
+from clusterkit.dnsio import make_resolver
+from clusterkit.redisio import connect
+from clusterkit.slots import format_ranges
+
+log = structlog.get_logger()
+
+POLL_SECONDS = 0.1
+"""Pause between rounds: short, since each round is one pipelined round trip per node."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    already_formed: bool
+    rounds: int
+    seconds: float
+
+
+def run(settings: Settings) -> Outcome:
+    deadline = Deadline(settings.timeout_seconds)
+    structlog.contextvars.bind_contextvars(statefulset=settings.statefulset_name,
+                                           namespace=settings.namespace)
+    log.info("bootstrap_started", cluster_size=settings.cluster_size, masters=settings.masters,
+             replicas_per_master=settings.replicas_per_master,
+             timeout_seconds=settings.timeout_seconds)
+    password = settings.read_password()
+    resolver = make_resolver(settings.nameserver_address())
+    addresses = wait_for_dns(settings, resolver, deadline)
+    log.info("dns_resolved", pods={settings.naming.pod_name(i): ip
+                                   for i, ip in sorted(addresses.items())})
+    clients = {i: connect(ip, settings.redis_port, password) for i, ip in addresses.items()}
+    wait_for_ping(addresses, clients, settings, deadline)
+    log.info("nodes_answering", count=len(clients))
+    shape = Shape(settings.cluster_size, settings.masters)
+    with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
+        return converge(settings, shape, addresses, clients, pool, deadline)
+
+
+def converge(settings: Settings, shape: Shape, addresses: dict[int, str],
+             clients: dict[int, object], pool: ThreadPoolExecutor, deadline: Deadline) -> Outcome:
+    naming = settings.naming
+    last_reasons: list[str] = ["no complete observation yet"]
+    acted = False
+    rounds = 0
+    while True:
+        rounds += 1
+        pods = observe_all(addresses, settings.redis_port, clients, naming, pool)  # type: ignore[arg-type]
+        if pods is not None:
+            plan = make_plan(shape, pods)
+            if plan.refusal:
+                if acted:
+                    # Our own steps can't make a cluster unsafe; a change by someone else can.
+                    log.error("refused_mid_run", reason=plan.refusal)
+                raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
+            if plan.actions:
+                acted = True
+                apply_actions(plan.actions, clients, naming, pool)  # type: ignore[arg-type]
+            else:
+                reasons = waiting_for(pods, shape.size)
+                if not reasons:
+                    summarize(plan, pods, naming.pod_name, acted, deadline)
+                    return Outcome(not acted, rounds, deadline.elapsed())
+                if reasons != last_reasons:
+                    log.info("waiting", reasons=reasons)
+                last_reasons = reasons
+        if deadline.remaining() <= 0:
+            raise NotConverged(
+                f"the cluster did not converge within {settings.timeout_seconds:.0f}s:"
+                f" {'; '.join(last_reasons)}. Inspect with redis-cli cluster nodes on the pods"
+                " named; rerunning the Job is safe"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def summarize(plan: Plan, pods: list[PodState], pod_name: object, acted: bool,
+              deadline: Deadline) -> None:
+    by_ordinal = {p.ordinal: p for p in pods}
+    masters = {by_ordinal[m].pod: format_ranges(plan.slots[m]) for m in plan.masters}
+    replicas = {by_ordinal[r].pod: by_ordinal[m].pod for r, m in plan.replica_of.items()}
+    log.info("already_formed" if not acted else "cluster_formed", masters=masters,
+             replicas=replicas, seconds=round(deadline.elapsed(), 3))

@@ -1,0 +1,232 @@
+"""A StatefulSet simulated on loopback: pods with their own 127.x addresses, a DNS server that
+follows them, and the real bootstrap Job. Used by the CLI, the demo, the tests and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from clusterkit.nodes import parse_cluster_nodes
+from clusterkit.redisio import connect
+from devcluster import processes
+from devcluster.dnsserver import write_zone
+from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
+
+
+@dataclass(frozen=True)
+class JobResult:
+    returncode: int
+    events: list[dict[str, object]]
+    """The Job's structlog events, parsed from its JSON lines."""
+
+    def last(self, event: str) -> dict[str, object] | None:
+        found = [e for e in self.events if e.get("event") == event]
+        return found[-1] if found else None
+
+
+class DevCluster:
+    """Operations on one devcluster, whose state lives in `state_dir`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dirs = StateDir(state_dir)
+        self.state = self.dirs.load() if self.dirs.exists() else None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def require(self) -> ClusterState:
+        if self.state is None:
+            self.state = self.dirs.load()
+        return self.state
+
+    @property
+    def password(self) -> str:
+        return self.dirs.password_file.read_text().strip()
+
+    def client(self, name: str, timeout: float = 2.0) -> redis.Redis:
+        state = self.require()
+        return connect(state.pod(name).ip, state.port, self.password, timeout)
+
+    def cluster_client(self) -> redis.RedisCluster:
+        state = self.require()
+        running = [p for p in state.pods if p.pid is not None]
+        return redis.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(p.ip, state.port) for p in running],
+            password=self.password, decode_responses=True, socket_timeout=2.0,
+        )
+
+    def status(self) -> dict[str, object]:
+        state = self.require()
+        return {
+            "pods": [
+                {"name": p.name, "ip": p.ip, "port": state.port,
+                 "running": processes.alive(p.pid, "redis-server")}
+                for p in state.pods
+            ],
+            "password_file": str(self.dirs.password_file),
+            "dns_nameserver": state.dns_nameserver,
+            "state_dir": str(self.dirs.root),
+        }
+
+    def roles(self) -> list[dict[str, str]]:
+        """Pods, roles and slots as the first answering pod sees them (for tables and tests)."""
+        state = self.require()
+        by_ip = {p.ip: p.name for p in state.pods}
+        for pod in state.pods:
+            try:
+                text = str(self.client(pod.name, 1.0).execute_command("CLUSTER", "NODES"))
+            except redis.RedisError:
+                continue
+            lines = parse_cluster_nodes(text)
+            names = {n.node_id: by_ip.get(n.address.ip, n.address.hostname or "?") for n in lines}
+            return [
+                {"pod": names[n.node_id], "address": n.address.render().split(",")[0],
+                 "role": "master" if n.is_master else "replica",
+                 "master": names.get(n.master_id or "", "-"),
+                 "slots": ",".join(str(r) for r in n.slots) or "-",
+                 "flags": ",".join(sorted(n.flags - {"myself", "master", "slave"})) or "-"}
+                for n in sorted(lines, key=lambda n: names[n.node_id])
+            ]
+        return []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def up(self, pods: int = 6, replicas_per_master: int = 1) -> None:
+        """Start DNS and `pods` pods (without forming the cluster: that is the Job's work)."""
+        if self.dirs.exists():
+            raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
+        state = ClusterState(octet=free_octet(), replicas_per_master=replicas_per_master)
+        state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
+        self.dirs.root.mkdir(parents=True, exist_ok=True)
+        self.dirs.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        self.dirs.password_file.chmod(0o600)
+        self.state = state
+        self.dirs.save(state)
+        self.write_zone()
+        state.dns_pid = processes.start_dns(state.dns_ip, DNS_PORT, self.dirs.zone_file,
+                                            self.dirs.root / "dns.log")
+        self.dirs.save(state)
+        self.start_pods([p.name for p in state.pods])
+
+    def start_pods(self, names: Iterable[str]) -> None:
+        """Start pods with NEW addresses and their old data directories, all at once."""
+        state = self.require()
+        records = [state.pod(n) for n in names]
+        password = self.password
+        for pod in records:
+            pod.ip = state.take_address()
+            pod_dir = self.dirs.pod_dir(pod.name)
+            pod_dir.mkdir(parents=True, exist_ok=True)
+            config = pod_dir / "redis.conf"
+            processes.write_pod_config(config, pod.ip, state.port, self.dirs.data_dir(pod.name),
+                                       password, state.naming.pod_fqdn(pod.ordinal))
+            pod.pid = processes.start_redis(config)
+            self.dirs.save(state)
+        for pod in records:
+            assert pod.pid is not None
+            processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
+        self.write_zone()
+
+    def stop_pods(self, names: Iterable[str]) -> None:
+        state = self.require()
+        records = [state.pod(n) for n in names]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda p: processes.stop(p.pid, "redis-server"), records))
+        for pod in records:
+            pod.pid = None
+        self.dirs.save(state)
+        self.write_zone()
+
+    def restart(self, names: Iterable[str]) -> None:
+        names = list(names)
+        self.stop_pods(names)
+        self.start_pods(names)
+
+    def down(self) -> None:
+        """Stop everything this state directory names and remove it (works after a crash)."""
+        if not self.dirs.exists():
+            return
+        state = self.require()
+        self.stop_pods([p.name for p in state.pods if p.pid is not None])
+        processes.stop(state.dns_pid, "devcluster.dnsserver")
+        shutil.rmtree(self.dirs.root)
+        self.state = None
+
+    def set_dns_hidden(self, names: Iterable[str], hidden: bool) -> None:
+        """Withhold (or publish again) pods' DNS records, as when a pod is not scheduled yet."""
+        state = self.require()
+        current = set(state.dns_hidden)
+        current = current | set(names) if hidden else current - set(names)
+        state.dns_hidden = sorted(current)
+        self.dirs.save(state)
+        self.write_zone()
+
+    def write_zone(self) -> None:
+        state = self.require()
+        write_zone(self.dirs.zone_file, state.cluster_domain, state.dns_records())
+
+    # -- the Job -------------------------------------------------------------------------------
+
+    def job_env(self, **overrides: str) -> dict[str, str]:
+        """Environment of the bootstrap Job, as the manifests' Job sets it."""
+        state = self.require()
+        env = dict(os.environ)
+        env.update(
+            STATEFULSET_NAME=state.statefulset, HEADLESS_SERVICE=state.service,
+            NAMESPACE=state.namespace, CLUSTER_DOMAIN=state.cluster_domain,
+            CLUSTER_SIZE=str(len(state.pods)),
+            REPLICAS_PER_MASTER=str(state.replicas_per_master), REDIS_PORT=str(state.port),
+            REDIS_PASSWORD_FILE=str(self.dirs.password_file),
+            DNS_NAMESERVER=state.dns_nameserver, TIMEOUT_SECONDS="120",
+        )
+        env.update(overrides)
+        return env
+
+    def start_job(self, **overrides: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bootstrap"], env=self.job_env(**overrides),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+
+    def run_job(self, timeout: float = 180.0, **overrides: str) -> JobResult:
+        process = self.start_job(**overrides)
+        output, _ = process.communicate(timeout=timeout)
+        with (self.dirs.root / "job.log").open("a") as log:
+            log.write(output)
+        return JobResult(process.returncode, parse_events(output))
+
+
+def parse_events(output: str) -> list[dict[str, object]]:
+    events = []
+    for line in output.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, Mapping):
+            events.append(dict(event))
+    return events
+
+
+def free_octet() -> int:
+    """A 127.X.0.0/16 range whose DNS address is free, so devclusters (and tests) don't collide."""
+    for _ in range(50):
+        octet = random.randint(16, 250)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((f"127.{octet}.255.53", DNS_PORT))
+            except OSError:
+                continue
+        return octet
+    raise RuntimeError("no free 127.X.0.0/16 range for a devcluster")

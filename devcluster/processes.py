@@ -1,0 +1,119 @@
+"""Start and stop the devcluster's real processes: redis-server per pod, and the DNS server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from clusterkit.redisio import connect
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REDIS_CONF = REPO_ROOT / "manifests" / "redis.conf"
+"""The Redis configuration the product ships; every simulated pod includes it unchanged."""
+
+
+def alive(pid: int | None, marker: str) -> bool:
+    """The pid runs and is still ours (its command line names `marker`), not a reused pid."""
+    if pid is None:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return marker.encode() in cmdline
+
+
+def stop(pid: int | None, marker: str, grace_seconds: float = 10.0) -> None:
+    """SIGTERM (Redis fsyncs its AOF and exits, as on a pod deletion), then SIGKILL after grace."""
+    if not alive(pid, marker):
+        return
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while alive(pid, marker) and time.monotonic() < deadline:
+        reap(pid)
+        time.sleep(0.02)
+    if alive(pid, marker):
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    reap(pid)
+
+
+def reap(pid: int) -> None:
+    """Collect our own exited children so they don't linger as zombies."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def write_pod_config(path: Path, ip: str, port: int, data_dir: Path, password: str,
+                     announce_hostname: str) -> None:
+    """The shipped redis.conf, plus what the StatefulSet adds per pod, plus the loopback binding
+    devcluster needs (bind-source-addr: else all bus traffic comes from 127.0.0.1)."""
+    lines = [
+        f"include {REDIS_CONF}",
+        f"dir {data_dir}",
+        f"port {port}",
+        f"bind {ip}",
+        f"bind-source-addr {ip}",
+        f"requirepass {password}",
+        f"masterauth {password}",
+        f"cluster-announce-hostname {announce_hostname}",
+        f"logfile {path.parent / 'redis.log'}",
+        "daemonize no",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
+def start_redis(config: Path) -> int:
+    data_dir = config.parent / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        ["redis-server", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    return process.pid
+
+
+def wait_for_redis(ip: str, port: int, password: str, pid: int, timeout: float = 15.0) -> None:
+    """Until the server answers (LOADING counts: it is up). Raises if it died or never answers."""
+    client = connect(ip, port, password, timeout=0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid, "redis-server"):
+            raise RuntimeError(f"redis-server on {ip}:{port} exited; see its redis.log")
+        try:
+            client.ping()
+            return
+        except redis.BusyLoadingError:
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            time.sleep(0.02)
+    raise TimeoutError(f"redis-server on {ip}:{port} did not answer within {timeout:.0f}s")
+
+
+def start_dns(ip: str, port: int, zone_file: Path, log_file: Path,
+              timeout: float = 10.0) -> int:
+    ready = zone_file.with_suffix(".ready")
+    ready.unlink(missing_ok=True)
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devcluster.dnsserver", "--bind", ip, "--port", str(port),
+             "--zone", str(zone_file), "--ready-file", str(ready)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the DNS server did not start on {ip}:{port}; see {log_file}")
+        time.sleep(0.02)
+    return process.pid

@@ -1,0 +1,167 @@
+"""devcluster.dnsserver as a real subprocess on a loopback address, queried by dnspython."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.resolver
+import pytest
+
+from devcluster.dnsserver import write_zone
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PORT = 5353
+DOMAIN = "cluster.local"
+POD0 = "redis-0.redis.default.svc.cluster.local."
+POD1 = "redis-1.redis.default.svc.cluster.local."
+SERVICE = "redis.default.svc.cluster.local."
+RECORDS = {POD0: ["127.12.0.1"], POD1: ["127.12.0.2"], SERVICE: ["127.12.0.1", "127.12.0.2"]}
+
+
+@dataclass
+class Server:
+    ip: str
+    zone: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _start(tmp_path: Path, zone: Path, attempt: int) -> Server | None:
+    """Start one server; None if it exited before becoming ready (e.g. address in use)."""
+    ip = f"127.{random.randint(20, 250)}.53.1"
+    ready = tmp_path / f"ready-{attempt}"
+    log = tmp_path / f"server-{attempt}.log"
+    pythonpath = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}
+    cmd = [sys.executable, "-m", "devcluster.dnsserver", "--bind", ip, "--port", str(PORT)]
+    cmd += ["--zone", str(zone), "--ready-file", str(ready), "--log-level", "DEBUG"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    server = Server(ip, zone, proc, log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if ready.exists():
+            return server
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)
+    _stop(server)
+    pytest.fail(f"DNS server not ready within 10 s:\n{log.read_text()}")
+
+
+def _stop(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.kill()
+    server.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    zone = tmp_path / "zone.json"
+    write_zone(zone, DOMAIN, RECORDS)
+    for attempt in range(3):  # a random address may collide with a concurrent run
+        started = _start(tmp_path, zone, attempt)
+        if started is not None:
+            break
+    else:
+        logs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("server-*.log")))
+        pytest.fail(f"DNS server failed to start:\n{logs}")
+    try:
+        yield started
+    finally:
+        _stop(started)
+
+
+def resolve(server: Server, name: str, rdtype: str = "A") -> list[str]:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [server.ip]
+    resolver.port = PORT
+    resolver.timeout = 1.0
+    resolver.lifetime = 3.0
+    answer = resolver.resolve(name, rdtype, tcp=False, search=False)
+    return sorted(rd.to_text() for rd in answer)
+
+
+def resolve_eventually(server: Server, name: str, expected: list[str]) -> None:
+    """Poll: the server notices the rewritten file on its next query, give it a few seconds."""
+    deadline = time.monotonic() + 5
+    seen: list[str] | str = []
+    while time.monotonic() < deadline:
+        try:
+            seen = resolve(server, name)
+        except dns.resolver.NXDOMAIN:
+            seen = "NXDOMAIN"
+        if seen == expected:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"{name} still answers {seen}, expected {expected}")
+
+
+def test_a_record_for_a_pod(server: Server) -> None:
+    assert resolve(server, POD0) == ["127.12.0.1"]
+    assert resolve(server, POD1.upper()) == ["127.12.0.2"]
+
+
+def test_service_name_answers_all_pods(server: Server) -> None:
+    assert resolve(server, SERVICE) == ["127.12.0.1", "127.12.0.2"]
+
+
+def test_unknown_name_in_domain_is_nxdomain(server: Server) -> None:
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        resolve(server, "redis-7.redis.default.svc.cluster.local.")
+
+
+def test_aaaa_on_v4_only_name_is_no_answer(server: Server) -> None:
+    with pytest.raises(dns.resolver.NoAnswer):
+        resolve(server, POD0, "AAAA")
+
+
+def test_name_outside_domain_is_refused(server: Server) -> None:
+    # REFUSED makes dnspython drop its only nameserver, hence NoNameservers.
+    with pytest.raises(dns.resolver.NoNameservers, match="REFUSED"):
+        resolve(server, "example.com.")
+
+
+def test_rewritten_zone_moves_a_pod_and_hides_another(server: Server) -> None:
+    assert resolve(server, POD0) == ["127.12.0.1"]
+    moved = {POD0: ["127.12.0.9"], SERVICE: ["127.12.0.9"]}
+    write_zone(server.zone, DOMAIN, moved)
+    resolve_eventually(server, POD0, ["127.12.0.9"])
+    assert resolve(server, SERVICE) == ["127.12.0.9"]
+    with pytest.raises(dns.resolver.NXDOMAIN):
+        resolve(server, POD1)
+    write_zone(server.zone, DOMAIN, RECORDS)
+    resolve_eventually(server, POD1, ["127.12.0.2"])
+
+
+def test_invalid_zone_file_keeps_last_good_zone(server: Server) -> None:
+    server.zone.write_text('{"domain": "cluster.local", "records": {')  # as if caught mid-write
+    assert resolve(server, POD0) == ["127.12.0.1"]
+    write_zone(server.zone, DOMAIN, {POD0: ["127.12.0.5"]})
+    resolve_eventually(server, POD0, ["127.12.0.5"])
+
+
+def test_garbage_packets_do_not_crash_the_server(server: Server) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for junk in (b"", b"\x00", b"\xff" * 12, os.urandom(300)):
+            sock.sendto(junk, (server.ip, PORT))
+    assert resolve(server, POD0) == ["127.12.0.1"]
+    assert server.proc.poll() is None
+    assert "dns_malformed_packet" in server.log.read_text()
+
+
+def test_sigterm_stops_the_server_cleanly(server: Server) -> None:
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=5) == 0
+    assert "dns_server_stopped" in server.log.read_text()
