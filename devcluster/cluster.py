@@ -89,9 +89,11 @@ class DevCluster:
             except redis.RedisError:
                 continue
             lines = parse_cluster_nodes(text)
-            names = {n.node_id: by_ip.get(n.address.ip, n.address.hostname or "?") for n in lines}
+            names = {n.node_id: by_ip.get(n.address.ip) or n.address.hostname.split(".")[0] or "?"
+                     for n in lines}
+            ips = {p.name: p.ip for p in state.pods}
             return [
-                {"pod": names[n.node_id], "address": n.address.render().split(",")[0],
+                {"pod": names[n.node_id], "address": ips.get(names[n.node_id], "?"),
                  "role": "master" if n.is_master else "replica",
                  "master": names.get(n.master_id or "", "-"),
                  "slots": ",".join(str(r) for r in n.slots) or "-",

@@ -1,0 +1,126 @@
+"""`python -m devcluster`: a StatefulSet on one machine (see README: Try it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from devcluster.cluster import DevCluster
+from devcluster.state import default_state_dir
+
+
+def print_table(rows: list[dict[str, str]]) -> None:
+    if not rows:
+        print("(no pod answered)")
+        return
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns))
+
+
+def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
+    print(f"starting DNS and {args.pods} pods in {cluster.dirs.root} ...")
+    cluster.up(args.pods, args.replicas_per_master)
+    state = cluster.require()
+    print(f"pods up on 127.{state.octet}.0.0/16, DNS at {state.dns_nameserver};"
+          " running the bootstrap Job ...")
+    result = cluster.run_job(TIMEOUT_SECONDS=str(args.timeout))
+    summary = result.last("cluster_formed") or result.last("already_formed")
+    if result.returncode != 0 or summary is None:
+        error = next((e for e in reversed(result.events) if e.get("level") == "error"), {})
+        print(f"the Job failed with exit code {result.returncode}: {error.get('error', '?')}")
+        print(f"(its log: {cluster.dirs.root / 'job.log'}; pods left running, see `down`)")
+        return result.returncode or 1
+    print(f"cluster formed in {summary['seconds']} s (Job log: {cluster.dirs.root / 'job.log'})")
+    print_table(cluster.roles())
+    print(f"password: {cluster.dirs.password_file}")
+    return 0
+
+
+def cmd_status(cluster: DevCluster, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(cluster.status(), indent=2))
+    else:
+        print_table(cluster.roles())
+    return 0
+
+
+def cmd_restart(cluster: DevCluster, args: argparse.Namespace) -> int:
+    state = cluster.require()
+    names = [p.name for p in state.pods] if args.all else args.pods
+    if not names:
+        print("name pods to restart, or --all", file=sys.stderr)
+        return 2
+    cluster.restart(names)
+    for name in names:
+        print(f"{name} restarted at {state.pod(name).ip}")
+    return 0
+
+
+def cmd_kill(cluster: DevCluster, args: argparse.Namespace) -> int:
+    cluster.stop_pods([args.pod])
+    print(f"{args.pod} stopped")
+    return 0
+
+
+def cmd_down(cluster: DevCluster, args: argparse.Namespace) -> int:
+    cluster.down()
+    print(f"stopped everything and removed {cluster.dirs.root}")
+    return 0
+
+
+def cmd_demo(cluster: DevCluster, args: argparse.Namespace) -> int:
+    from devcluster.demo import run_demo
+
+    return run_demo(cluster)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=default_state_dir(),
+                        help="where pods, DNS zone, password and pid files live")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start DNS and pods, form the cluster with the Job")
+    up.add_argument("--pods", type=int, default=6)
+    up.add_argument("--replicas-per-master", type=int, default=1)
+    up.add_argument("--timeout", type=int, default=120, help="the Job's TIMEOUT_SECONDS")
+    up.set_defaults(func=cmd_up)
+    status = sub.add_parser("status", help="pods, roles and slots")
+    status.add_argument("--json", action="store_true", help="pods, addresses, password file")
+    status.set_defaults(func=cmd_status)
+    restart = sub.add_parser("restart", help="restart pods with new addresses, same data")
+    restart.add_argument("pods", nargs="*")
+    restart.add_argument("--all", action="store_true")
+    restart.set_defaults(func=cmd_restart)
+    kill = sub.add_parser("kill", help="stop one pod without restarting it")
+    kill.add_argument("pod")
+    kill.set_defaults(func=cmd_kill)
+    sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
+    sub.add_parser("demo", help="up, failover, rejoin with a new address, down").set_defaults(
+        func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if shutil.which("redis-server") is None:
+        print("redis-server not found: install Redis 7 (Debian/Ubuntu: apt-get install"
+              " redis-server)", file=sys.stderr)
+        return 2
+    cluster = DevCluster(args.state_dir)
+    try:
+        code: int = args.func(cluster, args)
+    except (FileNotFoundError, RuntimeError, KeyError, TimeoutError) as exc:
+        print(f"devcluster: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

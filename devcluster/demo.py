@@ -1,0 +1,92 @@
+"""`python -m devcluster demo`: form a cluster, lose a master, watch it heal, then clean up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+
+from devcluster.cluster import DevCluster
+
+KEYS = 1000
+WAIT_SECONDS = 60.0
+
+
+def say(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> float:
+    """Poll `check` (bounded); returns seconds waited, raises TimeoutError naming `what`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if check():
+                return time.monotonic() - start
+        except redis.RedisError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+
+
+def role_of(cluster: DevCluster, pod: str) -> dict[str, str]:
+    return next(r for r in cluster.roles() if r["pod"] == pod)
+
+
+def run_demo(cluster: DevCluster) -> int:
+    from devcluster.__main__ import print_table
+
+    say("1. Start 6 pods (own loopback address each, real DNS, real redis-server)")
+    cluster.up(6, 1)  # refuses when a devcluster already runs there: the demo never touches it
+    try:
+        say("2. Run the bootstrap Job: 3 masters, 3 replicas")
+        result = cluster.run_job()
+        if result.returncode != 0:
+            print(f"the Job failed with exit code {result.returncode}; see"
+                  f" {cluster.dirs.root / 'job.log'}")
+            return result.returncode
+        print(f"formed in {(result.last('cluster_formed') or {}).get('seconds')} s")
+        print_table(cluster.roles())
+
+        say(f"3. Write {KEYS} keys through a cluster client")
+        client = cluster.cluster_client()
+        for i in range(KEYS):
+            client.set(f"demo:{i}", str(i))
+        print(f"wrote demo:0 .. demo:{KEYS - 1}")
+
+        victim = "redis-0"
+        replica = next(r["pod"] for r in cluster.roles() if r["master"] == victim)
+        say(f"4. Stop master {victim}; its replica {replica} should take over")
+        cluster.stop_pods([victim])
+        took = wait_until(f"{replica} to become master",
+                          lambda: role_of(cluster, replica)["role"] == "master")
+        print(f"{replica} is master after {took:.1f} s (cluster-node-timeout is 5 s)")
+        print_table(cluster.roles())
+
+        say(f"5. Start {victim} again with a NEW address and its old data")
+        cluster.start_pods([victim])
+        print(f"{victim} now at {cluster.require().pod(victim).ip}")
+        took = wait_until(
+            f"{victim} to rejoin as a replica with its link up",
+            lambda: role_of(cluster, victim)["role"] == "replica"
+            and cluster.client(victim).info("replication").get("master_link_status") == "up",
+        )
+        print(f"{victim} rejoined as a replica of {role_of(cluster, victim)['master']}"
+              f" after {took:.1f} s")
+        print_table(cluster.roles())
+
+        say("6. Read every key back")
+        client = cluster.cluster_client()
+        missing = [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
+        print(f"{KEYS - len(missing)}/{KEYS} keys read back"
+              + (f"; MISSING {missing[:10]}" if missing else ""))
+        say("7. Run the Job again: it finds the cluster formed and changes nothing")
+        rerun = cluster.run_job()
+        print(f"exit code {rerun.returncode}, event: "
+              f"{(rerun.events[-1] if rerun.events else {}).get('event')}")
+        return 1 if missing or rerun.returncode else 0
+    finally:
+        say("8. Down: stop everything and remove the state directory")
+        cluster.down()
+        print("done")
