@@ -9,15 +9,23 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 import structlog
 
-from bootstrap.model import STEP_NAMES, STEP_ORDER, Action, AddSlots, Meet, Replicate, SetConfigEpoch
+from bootstrap.model import (
+    STEP_NAMES,
+    STEP_ORDER,
+    Action,
+    AddSlots,
+    Meet,
+    Replicate,
+    SetConfigEpoch,
+)
 from clusterkit.naming import PodNaming
 
 log = structlog.get_logger()
 
 # Error replies that mean "this step is already done" (or was done by a concurrent Job).
 ALREADY_DONE = (
-    "already busy",                 # ADDSLOTS: the slot has an owner (we planned only unowned)
-    "already non-zero",             # SET-CONFIG-EPOCH on a node that has an epoch
+    "already busy",  # ADDSLOTS: the slot has an owner (we planned only unowned)
+    "already non-zero",  # SET-CONFIG-EPOCH on a node that has an epoch
     "does not know any other node",  # SET-CONFIG-EPOCH after MEET
 )
 
@@ -54,8 +62,12 @@ def run_action(action: Action, client: redis.Redis, naming: PodNaming) -> str:
     return "done"
 
 
-def apply_actions(actions: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming,
-                  pool: ThreadPoolExecutor) -> dict[str, int]:
+def apply_actions(
+    actions: Sequence[Action],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    pool: ThreadPoolExecutor,
+) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods."""
     counts: dict[str, int] = {}
     for kind in STEP_ORDER:
@@ -67,9 +79,14 @@ def apply_actions(actions: Sequence[Action], clients: dict[int, redis.Redis], na
             counts[outcome] = counts.get(outcome, 0) + 1
             if outcome == "done":
                 log.info(STEP_NAMES[kind], **describe(action, naming))
-        log.info("step_applied", step=STEP_NAMES[kind], count=len(batch),
-                 done=outcomes.count("done"), already_done=outcomes.count("already_done"),
-                 failed=outcomes.count("failed"))
+        log.info(
+            "step_applied",
+            step=STEP_NAMES[kind],
+            count=len(batch),
+            done=outcomes.count("done"),
+            already_done=outcomes.count("already_done"),
+            failed=outcomes.count("failed"),
+        )
     return counts
 
 

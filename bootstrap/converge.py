@@ -10,11 +10,14 @@ from clusterkit.slots import SLOT_COUNT, SlotRange
 
 def slot_map(pod: PodState) -> tuple[tuple[int, int, str], ...]:
     """This node's view of who owns which slots, as sorted (start, end, owner id) triples."""
-    return tuple(sorted(
-        (r.start, r.end, line.node_id)
-        for line in pod.nodes if line.is_master and not line.is_handshake
-        for r in line.slots
-    ))
+    return tuple(
+        sorted(
+            (r.start, r.end, line.node_id)
+            for line in pod.nodes
+            if line.is_master and not line.is_handshake
+            for r in line.slots
+        )
+    )
 
 
 def waiting_for(pods: Sequence[PodState], size: int) -> list[str]:

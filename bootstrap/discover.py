@@ -44,7 +44,7 @@ def retry_until(deadline: Deadline, step: Callable[[], list[str]]) -> list[str]:
         retry=retry_if_result(bool),
         wait=wait_exponential(multiplier=0.05, min=0.05, max=1.0),
         stop=stop_after_delay(deadline.remaining()),
-        retry_error_callback=lambda state: last_result(state),
+        retry_error_callback=last_result,
     )
     return retrying(step)
 
@@ -55,8 +55,9 @@ def last_result(state: RetryCallState) -> list[str]:
     return result
 
 
-def wait_for_dns(settings: Settings, resolver: dns.resolver.Resolver,
-                 deadline: Deadline) -> dict[int, str]:
+def wait_for_dns(
+    settings: Settings, resolver: dns.resolver.Resolver, deadline: Deadline
+) -> dict[int, str]:
     """Resolve every pod's FQDN; returns ordinal -> address. Raises DnsTimeout at the deadline."""
     naming = settings.naming
     found: dict[int, str] = {}
@@ -69,16 +70,21 @@ def wait_for_dns(settings: Settings, resolver: dns.resolver.Resolver,
                 if addresses:
                     found[ordinal] = addresses[0]
         still = [naming.pod_name(i) for i in range(settings.cluster_size) if i not in found]
-        log.info("dns_progress", resolved=len(found), total=settings.cluster_size,
-                 missing=still[:10], more_missing=max(0, len(still) - 10))
+        log.info(
+            "dns_progress",
+            resolved=len(found),
+            total=settings.cluster_size,
+            missing=still[:10],
+            more_missing=max(0, len(still) - 10),
+        )
         return still
 
     missing = retry_until(deadline, attempt)
     if missing:
         raise DnsTimeout(
             f"after {deadline.seconds:.0f}s these pods still have no DNS record: "
-            f"{', '.join(missing)} (as {naming.pod_fqdn(0).replace('-0.', '-N.', 1)}). Check that the"
-            " pods exist (kubectl get pods), that the headless Service has"
+            f"{', '.join(missing)} (as {naming.pod_fqdn(0).replace('-0.', '-N.', 1)})."
+            " Check that the pods exist (kubectl get pods), that the headless Service has"
             " publishNotReadyAddresses: true, and that STATEFULSET_NAME/HEADLESS_SERVICE/NAMESPACE"
             " match; then rerun the Job"
         )
@@ -86,8 +92,9 @@ def wait_for_dns(settings: Settings, resolver: dns.resolver.Resolver,
     return found
 
 
-def check_pod_count(settings: Settings, resolver: dns.resolver.Resolver,
-                    found: dict[int, str]) -> None:
+def check_pod_count(
+    settings: Settings, resolver: dns.resolver.Resolver, found: dict[int, str]
+) -> None:
     """More pods than CLUSTER_SIZE means the settings disagree with the StatefulSet: refuse."""
     naming = settings.naming
     extra = resolve_addresses(resolver, naming.pod_fqdn(settings.cluster_size))
@@ -112,14 +119,15 @@ def ping_problem(client: redis.Redis) -> str | None:
         text = str(exc)
         if text.startswith(("NOAUTH", "WRONGPASS")):
             raise AuthFailed(text) from None
-        return text.split(" ")[0] if text.startswith(BUSY_PREFIXES) else text
+        return text.split(" ", maxsplit=1)[0] if text.startswith(BUSY_PREFIXES) else text
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         return str(exc) or type(exc).__name__
     return None
 
 
-def wait_for_ping(pods: dict[int, str], clients: dict[int, redis.Redis], settings: Settings,
-                  deadline: Deadline) -> None:
+def wait_for_ping(
+    pods: dict[int, str], clients: dict[int, redis.Redis], settings: Settings, deadline: Deadline
+) -> None:
     """Wait until every node answers PING. AuthFailed at once on a wrong or missing password."""
     naming = settings.naming
     answered: set[int] = set()
@@ -128,8 +136,9 @@ def wait_for_ping(pods: dict[int, str], clients: dict[int, redis.Redis], setting
     def attempt() -> list[str]:
         waiting = [i for i in pods if i not in answered]
         with ThreadPoolExecutor(max_workers=min(32, len(waiting) or 1)) as pool:
-            for ordinal, problem in zip(waiting, pool.map(lambda i: ping_problem(clients[i]),
-                                                          waiting), strict=True):
+            for ordinal, problem in zip(
+                waiting, pool.map(lambda i: ping_problem(clients[i]), waiting), strict=True
+            ):
                 if problem is None:
                     answered.add(ordinal)
                     problems.pop(ordinal, None)
@@ -147,8 +156,9 @@ def wait_for_ping(pods: dict[int, str], clients: dict[int, redis.Redis], setting
             " password as Redis's requirepass (the Secret), then rerun the Job"
         ) from None
     if missing:
-        detail = "; ".join(f"{naming.pod_name(i)}: {problems.get(i, '?')}"
-                           for i in sorted(problems)[:5])
+        detail = "; ".join(
+            f"{naming.pod_name(i)}: {problems.get(i, '?')}" for i in sorted(problems)[:5]
+        )
         raise NodesTimeout(
             f"after {deadline.seconds:.0f}s these pods resolve but Redis does not answer on port"
             f" {settings.redis_port}: {', '.join(missing)} ({detail}). Check the pods' logs and"

@@ -15,8 +15,9 @@ from clusterkit.redisio import parse_info
 log = structlog.get_logger()
 
 
-def observe_pod(ordinal: int, ip: str, port: int, client: redis.Redis,
-                naming: PodNaming) -> PodState:
+def observe_pod(
+    ordinal: int, ip: str, port: int, client: redis.Redis, naming: PodNaming
+) -> PodState:
     """One round trip: CLUSTER NODES, CLUSTER INFO, DBSIZE and INFO replication, pipelined."""
     pipe = client.pipeline(transaction=False)
     pipe.execute_command("CLUSTER", "NODES")
@@ -38,20 +39,28 @@ def observe_pod(ordinal: int, ip: str, port: int, client: redis.Redis,
     )
 
 
-def observe_all(addresses: dict[int, str], port: int, clients: dict[int, redis.Redis],
-                naming: PodNaming, pool: ThreadPoolExecutor) -> list[PodState] | None:
+def observe_all(
+    addresses: dict[int, str],
+    port: int,
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    pool: ThreadPoolExecutor,
+) -> list[PodState] | None:
     """Every pod's state, or None when some pod could not be observed this round."""
+
     def one(ordinal: int) -> PodState | None:
         try:
             return observe_pod(ordinal, addresses[ordinal], port, clients[ordinal], naming)
         except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
-            log.warning("observe_failed", pod=naming.pod_name(ordinal), ip=addresses[ordinal],
-                        error=str(exc))
+            log.warning(
+                "observe_failed",
+                pod=naming.pod_name(ordinal),
+                ip=addresses[ordinal],
+                error=str(exc),
+            )
             return None
 
     states = list(pool.map(one, sorted(addresses)))
     if any(state is None for state in states):
         return None
     return [state for state in states if state is not None]
-
-

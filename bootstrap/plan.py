@@ -36,40 +36,49 @@ class Plan:
 
 
 def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
-    """Reasons to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
+    """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
     if len(pods) != shape.size:
         return f"observed {len(pods)} pods but CLUSTER_SIZE is {shape.size}"
     by_id: dict[str, PodState] = {}
     for pod in pods:
         if pod.node_id in by_id:
             other = by_id[pod.node_id]
-            return (f"pods {other.pod} and {pod.pod} have the same Redis node id {pod.node_id}:"
-                    " one data volume was copied from the other; give one of them an empty volume")
+            return (
+                f"pods {other.pod} and {pod.pod} have the same Redis node id {pod.node_id}:"
+                " one data volume was copied from the other; give one of them an empty volume"
+            )
         by_id[pod.node_id] = pod
     for pod in pods:
         for line in pod.nodes:
             if line.is_handshake or line.node_id in by_id:
                 continue
-            return (f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
-                    f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet."
-                    " If it is a replaced pod's old identity, run CLUSTER FORGET on every node;"
-                    " if these volumes belong to another cluster, give this StatefulSet new ones")
+            return (
+                f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
+                f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet."
+                " If it is a replaced pod's old identity, run CLUSTER FORGET on every node;"
+                " if these volumes belong to another cluster, give this StatefulSet new ones"
+            )
         me = pod.me
         if pod.keys and not me.slots and not me.is_replica:
-            return (f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
-                    " that data is outside the cluster and joining would discard it. Export or"
-                    " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job")
+            return (
+                f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
+                " that data is outside the cluster and joining would discard it. Export or"
+                " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job"
+            )
     owner: dict[int, PodState] = {}
     for pod in pods:
         for slot_range in pod.me.slots if pod.me.is_master else ():
             for slot in slot_range.slots():
                 first = owner.setdefault(slot, pod)
-                if first is not pod and not (first.view_of(pod.node_id)
-                                             and pod.view_of(first.node_id)):
-                    return (f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
-                            " each other: they are two separate clusters, and joining them would"
-                            " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
-                            " or give one an empty volume")
+                if first is not pod and not (
+                    first.view_of(pod.node_id) and pod.view_of(first.node_id)
+                ):
+                    return (
+                        f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
+                        " each other: they are two separate clusters, and joining them would"
+                        " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
+                        " or give one an empty volume"
+                    )
     return None
 
 
@@ -78,9 +87,9 @@ def choose_masters(shape: Shape, pods: Sequence[PodState]) -> list[PodState]:
     owners = [p for p in pods if p.me.is_master and p.me.slots]
     owner_ids = {p.node_id for p in owners}
     candidates = [
-        p for p in pods
-        if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids)
-        and not p.keys
+        p
+        for p in pods
+        if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids) and not p.keys
     ]
     candidates.sort(key=lambda p: (p.ordinal >= shape.masters, p.ordinal))
     chosen = owners + candidates[: max(0, shape.masters - len(owners))]
@@ -112,8 +121,12 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
         wanted = [slot for slot in ideal.slots() if not claimed[slot]]
         owned = [slot for r in master.me.slots for slot in r.slots()]
         slots[master.ordinal] = tuple(compact(owned + wanted))
-        if fresh and master.me.config_epoch == 0 and master.current_epoch == 0 \
-                and len(master.nodes) == 1:
+        if (
+            fresh
+            and master.me.config_epoch == 0
+            and master.current_epoch == 0
+            and len(master.nodes) == 1
+        ):
             actions.append(SetConfigEpoch(master.ordinal, master.ordinal + 1))
         if wanted:
             actions.append(AddSlots(master.ordinal, tuple(compact(wanted))))
@@ -128,8 +141,15 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
         if parent is pod:
             continue
         if not (pod.knows(parent) and parent.knows(pod)):
-            actions.append(Meet(pod.ordinal, parent.ordinal, parent.ip, parent.port,
-                                parent.port + BUS_PORT_OFFSET))
+            actions.append(
+                Meet(
+                    pod.ordinal,
+                    parent.ordinal,
+                    parent.ip,
+                    parent.port,
+                    parent.port + BUS_PORT_OFFSET,
+                )
+            )
     for replica, master_ordinal in replica_of.items():
         pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
         if pod.me.is_replica and pod.me.master_id == master.node_id:

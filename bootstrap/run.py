@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import redis
 import structlog
 
 from bootstrap.apply import apply_actions
@@ -35,33 +36,54 @@ class Outcome:
 
 def run(settings: Settings) -> Outcome:
     deadline = Deadline(settings.timeout_seconds)
-    structlog.contextvars.bind_contextvars(statefulset=settings.statefulset_name,
-                                           namespace=settings.namespace)
-    log.info("bootstrap_started", cluster_size=settings.cluster_size, masters=settings.masters,
-             replicas_per_master=settings.replicas_per_master,
-             timeout_seconds=settings.timeout_seconds)
+    structlog.contextvars.bind_contextvars(
+        statefulset=settings.statefulset_name, namespace=settings.namespace
+    )
+    log.info(
+        "bootstrap_started",
+        cluster_size=settings.cluster_size,
+        masters=settings.masters,
+        replicas_per_master=settings.replicas_per_master,
+        timeout_seconds=settings.timeout_seconds,
+    )
     password = settings.read_password()
     resolver = make_resolver(settings.nameserver_address())
     addresses = wait_for_dns(settings, resolver, deadline)
-    log.info("dns_resolved", pods={settings.naming.pod_name(i): ip
-                                   for i, ip in sorted(addresses.items())})
+    log.info(
+        "dns_resolved",
+        pods={settings.naming.pod_name(i): ip for i, ip in sorted(addresses.items())},
+    )
     clients = {i: connect(ip, settings.redis_port, password) for i, ip in addresses.items()}
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)
     with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
-        return converge(settings, shape, addresses, clients, pool, deadline)
+        return converge(
+            settings,
+            shape=shape,
+            addresses=addresses,
+            clients=clients,
+            pool=pool,
+            deadline=deadline,
+        )
 
 
-def converge(settings: Settings, shape: Shape, addresses: dict[int, str],
-             clients: dict[int, object], pool: ThreadPoolExecutor, deadline: Deadline) -> Outcome:
+def converge(
+    settings: Settings,
+    *,
+    shape: Shape,
+    addresses: dict[int, str],
+    clients: dict[int, redis.Redis],
+    pool: ThreadPoolExecutor,
+    deadline: Deadline,
+) -> Outcome:
     naming = settings.naming
     last_reasons: list[str] = ["no complete observation yet"]
     acted = False
     rounds = 0
     while True:
         rounds += 1
-        pods = observe_all(addresses, settings.redis_port, clients, naming, pool)  # type: ignore[arg-type]
+        pods = observe_all(addresses, settings.redis_port, clients, naming, pool)
         if pods is not None:
             plan = make_plan(shape, pods)
             if plan.refusal:
@@ -71,7 +93,7 @@ def converge(settings: Settings, shape: Shape, addresses: dict[int, str],
                 raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
             if plan.actions:
                 acted = True
-                apply_actions(plan.actions, clients, naming, pool)  # type: ignore[arg-type]
+                apply_actions(plan.actions, clients, naming, pool)
             else:
                 reasons = waiting_for(pods, shape.size)
                 if not reasons:
@@ -89,10 +111,15 @@ def converge(settings: Settings, shape: Shape, addresses: dict[int, str],
         time.sleep(POLL_SECONDS)
 
 
-def summarize(plan: Plan, pods: list[PodState], pod_name: object, acted: bool,
-              deadline: Deadline) -> None:
+def summarize(
+    plan: Plan, pods: list[PodState], pod_name: object, acted: bool, deadline: Deadline
+) -> None:
     by_ordinal = {p.ordinal: p for p in pods}
     masters = {by_ordinal[m].pod: format_ranges(plan.slots[m]) for m in plan.masters}
     replicas = {by_ordinal[r].pod: by_ordinal[m].pod for r, m in plan.replica_of.items()}
-    log.info("already_formed" if not acted else "cluster_formed", masters=masters,
-             replicas=replicas, seconds=round(deadline.elapsed(), 3))
+    log.info(
+        "already_formed" if not acted else "cluster_formed",
+        masters=masters,
+        replicas=replicas,
+        seconds=round(deadline.elapsed(), 3),
+    )

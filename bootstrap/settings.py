@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -117,8 +116,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             raw[field.name] = value
     if "namespace" not in raw and environ.get("POD_NAMESPACE"):
         raw["namespace"] = environ["POD_NAMESPACE"]
-    missing = [env_name(n) for n in ("statefulset_name", "headless_service", "cluster_size")
-               if n not in raw]
+    missing = [
+        env_name(n)
+        for n in ("statefulset_name", "headless_service", "cluster_size")
+        if n not in raw
+    ]
     if missing:
         raise BadSettings(f"required settings missing: {', '.join(missing)}")
     try:
@@ -131,7 +133,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             replicas_per_master=int(raw.get("replicas_per_master", "1")),
             redis_port=int(raw.get("redis_port", "6379")),
             redis_password_file=Path(raw["redis_password_file"])
-            if "redis_password_file" in raw else None,
+            if "redis_password_file" in raw
+            else None,
             dns_nameserver=raw.get("dns_nameserver"),
             timeout_seconds=float(raw.get("timeout_seconds", "600")),
             log_level=raw.get("log_level", "INFO"),

@@ -6,7 +6,9 @@ import dns.exception
 import dns.resolver
 
 
-def make_resolver(nameserver: tuple[str, int] | None, timeout: float = 1.0) -> dns.resolver.Resolver:
+def make_resolver(
+    nameserver: tuple[str, int] | None, timeout: float = 1.0
+) -> dns.resolver.Resolver:
     """A resolver with a short per-query lifetime; callers retry on their own schedule."""
     resolver = dns.resolver.Resolver(configure=nameserver is None)
     if nameserver is not None:

@@ -9,7 +9,7 @@ import structlog
 
 
 def configure(level: str = "INFO", stream: object = None) -> None:
-    """JSON lines with a timestamp and level; `stream` defaults to stdout (Kubernetes collects it)."""
+    """JSON lines with timestamp and level, on stdout by default (Kubernetes collects it)."""
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -31,4 +31,3 @@ def parse_info(text: str) -> dict[str, str]:
         if sep and not key.startswith("#"):
             fields[key.strip()] = value.strip()
     return fields
-

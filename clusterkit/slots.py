@@ -39,7 +39,7 @@ class SlotRange:
 
 
 def even_split(masters: int) -> list[SlotRange]:
-    """Split all slots over `masters` nodes the way redis-cli does (3 -> 0-5460, 5461-10922, ...)."""
+    """Split all slots over `masters` nodes as redis-cli does (3: 0-5460, 5461-10922, ...)."""
     if masters < 1:
         raise ValueError("need at least one master")
     per_node = SLOT_COUNT / masters

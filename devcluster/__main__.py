@@ -10,26 +10,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devcluster.cluster import DevCluster
+from devcluster.demo import run_demo
 from devcluster.state import default_state_dir
-
-
-def print_table(rows: list[dict[str, str]]) -> None:
-    if not rows:
-        print("(no pod answered)")
-        return
-    columns = list(rows[0])
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in columns))
+from devcluster.table import print_table
 
 
 def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
     print(f"starting DNS and {args.pods} pods in {cluster.dirs.root} ...")
     cluster.up(args.pods, args.replicas_per_master)
     state = cluster.require()
-    print(f"pods up on 127.{state.octet}.0.0/16, DNS at {state.dns_nameserver};"
-          " running the bootstrap Job ...")
+    print(
+        f"pods up on 127.{state.octet}.0.0/16, DNS at {state.dns_nameserver};"
+        " running the bootstrap Job ..."
+    )
     result = cluster.run_job(TIMEOUT_SECONDS=str(args.timeout))
     summary = result.last("cluster_formed") or result.last("already_formed")
     if result.returncode != 0 or summary is None:
@@ -76,15 +69,17 @@ def cmd_down(cluster: DevCluster, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(cluster: DevCluster, args: argparse.Namespace) -> int:
-    from devcluster.demo import run_demo
-
     return run_demo(cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=default_state_dir(),
-                        help="where pods, DNS zone, password and pid files live")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        help="where pods, DNS zone, password and pid files live",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start DNS and pods, form the cluster with the Job")
     up.add_argument("--pods", type=int, default=6)
@@ -103,15 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     kill.set_defaults(func=cmd_kill)
     sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
     sub.add_parser("demo", help="up, failover, rejoin with a new address, down").set_defaults(
-        func=cmd_demo)
+        func=cmd_demo
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if shutil.which("redis-server") is None:
-        print("redis-server not found: install Redis 7 (Debian/Ubuntu: apt-get install"
-              " redis-server)", file=sys.stderr)
+        print(
+            "redis-server not found: install Redis 7 (Debian/Ubuntu: apt-get install redis-server)",
+            file=sys.stderr,
+        )
         return 2
     cluster = DevCluster(args.state_dir)
     try:

@@ -63,15 +63,21 @@ class DevCluster:
         running = [p for p in state.pods if p.pid is not None]
         return redis.RedisCluster(
             startup_nodes=[redis.cluster.ClusterNode(p.ip, state.port) for p in running],
-            password=self.password, decode_responses=True, socket_timeout=2.0,
+            password=self.password,
+            decode_responses=True,
+            socket_timeout=2.0,
         )
 
     def status(self) -> dict[str, object]:
         state = self.require()
         return {
             "pods": [
-                {"name": p.name, "ip": p.ip, "port": state.port,
-                 "running": processes.alive(p.pid, "redis-server")}
+                {
+                    "name": p.name,
+                    "ip": p.ip,
+                    "port": state.port,
+                    "running": processes.alive(p.pid, "redis-server"),
+                }
                 for p in state.pods
             ],
             "password_file": str(self.dirs.password_file),
@@ -89,15 +95,20 @@ class DevCluster:
             except redis.RedisError:
                 continue
             lines = parse_cluster_nodes(text)
-            names = {n.node_id: by_ip.get(n.address.ip) or n.address.hostname.split(".")[0] or "?"
-                     for n in lines}
+            names = {
+                n.node_id: by_ip.get(n.address.ip) or n.address.hostname.split(".")[0] or "?"
+                for n in lines
+            }
             ips = {p.name: p.ip for p in state.pods}
             return [
-                {"pod": names[n.node_id], "address": ips.get(names[n.node_id], "?"),
-                 "role": "master" if n.is_master else "replica",
-                 "master": names.get(n.master_id or "", "-"),
-                 "slots": ",".join(str(r) for r in n.slots) or "-",
-                 "flags": ",".join(sorted(n.flags - {"myself", "master", "slave"})) or "-"}
+                {
+                    "pod": names[n.node_id],
+                    "address": ips.get(names[n.node_id], "?"),
+                    "role": "master" if n.is_master else "replica",
+                    "master": names.get(n.master_id or "", "-"),
+                    "slots": ",".join(str(r) for r in n.slots) or "-",
+                    "flags": ",".join(sorted(n.flags - {"myself", "master", "slave"})) or "-",
+                }
                 for n in sorted(lines, key=lambda n: names[n.node_id])
             ]
         return []
@@ -116,8 +127,9 @@ class DevCluster:
         self.state = state
         self.dirs.save(state)
         self.write_zone()
-        state.dns_pid = processes.start_dns(state.dns_ip, DNS_PORT, self.dirs.zone_file,
-                                            self.dirs.root / "dns.log")
+        state.dns_pid = processes.start_dns(
+            state.dns_ip, DNS_PORT, self.dirs.zone_file, self.dirs.root / "dns.log"
+        )
         self.dirs.save(state)
         self.start_pods([p.name for p in state.pods])
 
@@ -131,8 +143,14 @@ class DevCluster:
             pod_dir = self.dirs.pod_dir(pod.name)
             pod_dir.mkdir(parents=True, exist_ok=True)
             config = pod_dir / "redis.conf"
-            processes.write_pod_config(config, pod.ip, state.port, self.dirs.data_dir(pod.name),
-                                       password, state.naming.pod_fqdn(pod.ordinal))
+            processes.write_pod_config(
+                config,
+                ip=pod.ip,
+                port=state.port,
+                data_dir=self.dirs.data_dir(pod.name),
+                password=password,
+                announce_hostname=state.naming.pod_fqdn(pod.ordinal),
+            )
             pod.pid = processes.start_redis(config)
             self.dirs.save(state)
         for pod in records:
@@ -185,20 +203,28 @@ class DevCluster:
         state = self.require()
         env = dict(os.environ)
         env.update(
-            STATEFULSET_NAME=state.statefulset, HEADLESS_SERVICE=state.service,
-            NAMESPACE=state.namespace, CLUSTER_DOMAIN=state.cluster_domain,
+            STATEFULSET_NAME=state.statefulset,
+            HEADLESS_SERVICE=state.service,
+            NAMESPACE=state.namespace,
+            CLUSTER_DOMAIN=state.cluster_domain,
             CLUSTER_SIZE=str(len(state.pods)),
-            REPLICAS_PER_MASTER=str(state.replicas_per_master), REDIS_PORT=str(state.port),
+            REPLICAS_PER_MASTER=str(state.replicas_per_master),
+            REDIS_PORT=str(state.port),
             REDIS_PASSWORD_FILE=str(self.dirs.password_file),
-            DNS_NAMESERVER=state.dns_nameserver, TIMEOUT_SECONDS="120",
+            DNS_NAMESERVER=state.dns_nameserver,
+            TIMEOUT_SECONDS="120",
         )
         env.update(overrides)
         return env
 
     def start_job(self, **overrides: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "bootstrap"], env=self.job_env(**overrides),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "bootstrap"],
+            env=self.job_env(**overrides),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def run_job(self, timeout: float = 180.0, **overrides: str) -> JobResult:

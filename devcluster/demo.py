@@ -8,6 +8,7 @@ from collections.abc import Callable
 import redis
 
 from devcluster.cluster import DevCluster
+from devcluster.table import print_table
 
 KEYS = 1000
 WAIT_SECONDS = 60.0
@@ -35,16 +36,16 @@ def role_of(cluster: DevCluster, pod: str) -> dict[str, str]:
 
 
 def run_demo(cluster: DevCluster) -> int:
-    from devcluster.__main__ import print_table
-
     say("1. Start 6 pods (own loopback address each, real DNS, real redis-server)")
     cluster.up(6, 1)  # refuses when a devcluster already runs there: the demo never touches it
     try:
         say("2. Run the bootstrap Job: 3 masters, 3 replicas")
         result = cluster.run_job()
         if result.returncode != 0:
-            print(f"the Job failed with exit code {result.returncode}; see"
-                  f" {cluster.dirs.root / 'job.log'}")
+            print(
+                f"the Job failed with exit code {result.returncode}; see"
+                f" {cluster.dirs.root / 'job.log'}"
+            )
             return result.returncode
         print(f"formed in {(result.last('cluster_formed') or {}).get('seconds')} s")
         print_table(cluster.roles())
@@ -59,8 +60,9 @@ def run_demo(cluster: DevCluster) -> int:
         replica = next(r["pod"] for r in cluster.roles() if r["master"] == victim)
         say(f"4. Stop master {victim}; its replica {replica} should take over")
         cluster.stop_pods([victim])
-        took = wait_until(f"{replica} to become master",
-                          lambda: role_of(cluster, replica)["role"] == "master")
+        took = wait_until(
+            f"{replica} to become master", lambda: role_of(cluster, replica)["role"] == "master"
+        )
         print(f"{replica} is master after {took:.1f} s (cluster-node-timeout is 5 s)")
         print_table(cluster.roles())
 
@@ -69,22 +71,30 @@ def run_demo(cluster: DevCluster) -> int:
         print(f"{victim} now at {cluster.require().pod(victim).ip}")
         took = wait_until(
             f"{victim} to rejoin as a replica with its link up",
-            lambda: role_of(cluster, victim)["role"] == "replica"
-            and cluster.client(victim).info("replication").get("master_link_status") == "up",
+            lambda: (
+                role_of(cluster, victim)["role"] == "replica"
+                and cluster.client(victim).info("replication").get("master_link_status") == "up"
+            ),
         )
-        print(f"{victim} rejoined as a replica of {role_of(cluster, victim)['master']}"
-              f" after {took:.1f} s")
+        print(
+            f"{victim} rejoined as a replica of {role_of(cluster, victim)['master']}"
+            f" after {took:.1f} s"
+        )
         print_table(cluster.roles())
 
         say("6. Read every key back")
         client = cluster.cluster_client()
         missing = [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
-        print(f"{KEYS - len(missing)}/{KEYS} keys read back"
-              + (f"; MISSING {missing[:10]}" if missing else ""))
+        print(
+            f"{KEYS - len(missing)}/{KEYS} keys read back"
+            + (f"; MISSING {missing[:10]}" if missing else "")
+        )
         say("7. Run the Job again: it finds the cluster formed and changes nothing")
         rerun = cluster.run_job()
-        print(f"exit code {rerun.returncode}, event: "
-              f"{(rerun.events[-1] if rerun.events else {}).get('event')}")
+        print(
+            f"exit code {rerun.returncode}, event: "
+            f"{(rerun.events[-1] if rerun.events else {}).get('event')}"
+        )
         return 1 if missing or rerun.returncode else 0
     finally:
         say("8. Down: stop everything and remove the state directory")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,14 +48,13 @@ def stop(pid: int | None, marker: str, grace_seconds: float = 10.0) -> None:
 
 def reap(pid: int) -> None:
     """Collect our own exited children so they don't linger as zombies."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
-def write_pod_config(path: Path, ip: str, port: int, data_dir: Path, password: str,
-                     announce_hostname: str) -> None:
+def write_pod_config(
+    path: Path, *, ip: str, port: int, data_dir: Path, password: str, announce_hostname: str
+) -> None:
     """The shipped redis.conf, plus what the StatefulSet adds per pod, plus the loopback binding
     devcluster needs (bind-source-addr: else all bus traffic comes from 127.0.0.1)."""
     lines = [
@@ -77,8 +77,11 @@ def start_redis(config: Path) -> int:
     data_dir = config.parent / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        ["redis-server", str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
+        ["redis-server", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     return process.pid
 
@@ -100,15 +103,28 @@ def wait_for_redis(ip: str, port: int, password: str, pid: int, timeout: float =
     raise TimeoutError(f"redis-server on {ip}:{port} did not answer within {timeout:.0f}s")
 
 
-def start_dns(ip: str, port: int, zone_file: Path, log_file: Path,
-              timeout: float = 10.0) -> int:
+def start_dns(ip: str, port: int, zone_file: Path, log_file: Path, timeout: float = 10.0) -> int:
     ready = zone_file.with_suffix(".ready")
     ready.unlink(missing_ok=True)
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devcluster.dnsserver", "--bind", ip, "--port", str(port),
-             "--zone", str(zone_file), "--ready-file", str(ready)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "devcluster.dnsserver",
+                "--bind",
+                ip,
+                "--port",
+                str(port),
+                "--zone",
+                str(zone_file),
+                "--ready-file",
+                str(ready),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout
     while not ready.exists():
