@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from bootstrap.errors import BadSettings, BootstrapError, ExitCode
+from bootstrap.errors import BootstrapError, ExitCode
 from bootstrap.run import run
 from bootstrap.settings import parse_settings
 from clusterkit.logs import configure
@@ -22,11 +22,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         settings = parse_settings(sys.argv[1:] if argv is None else argv, environ)
         configure(settings.log_level)
         run(settings)
-    except BadSettings as exc:
-        log.error("bad_settings", error=str(exc), exit_code=int(exc.exit_code))
-        return exc.exit_code
     except BootstrapError as exc:
-        log.error(type(exc).__name__, error=str(exc), exit_code=int(exc.exit_code))
+        log.error(exc.event, error=str(exc), exit_code=int(exc.exit_code))
         return exc.exit_code
     except KeyboardInterrupt:
         log.error("interrupted")

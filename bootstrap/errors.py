@@ -22,27 +22,34 @@ class BootstrapError(Exception):
     """An expected way for the Job to stop; the message says what is wrong and what to do."""
 
     exit_code = ExitCode.UNEXPECTED
+    event = "unexpected_error"
 
 
 class BadSettings(BootstrapError, ValueError):
     exit_code = ExitCode.BAD_SETTINGS
+    event = "bad_settings"
 
 
 class DnsTimeout(BootstrapError):
     exit_code = ExitCode.DNS_TIMEOUT
+    event = "dns_timeout"
 
 
 class NodesTimeout(BootstrapError):
     exit_code = ExitCode.NODES_TIMEOUT
+    event = "nodes_timeout"
 
 
 class RefusedUnsafe(BootstrapError):
     exit_code = ExitCode.REFUSED_UNSAFE
+    event = "refused_unsafe"
 
 
 class AuthFailed(BootstrapError):
     exit_code = ExitCode.AUTH_FAILED
+    event = "auth_failed"
 
 
 class NotConverged(BootstrapError):
     exit_code = ExitCode.NOT_CONVERGED
+    event = "not_converged"

@@ -1,0 +1,31 @@
+"""Fixtures for integration tests: real redis-server pods and a real DNS server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devcluster.cluster import DevCluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
+    """Start devclusters (pods up, cluster NOT formed); all are torn down after the test."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: apt-get install redis-server (see README)")
+    started: list[DevCluster] = []
+
+    def make(pods: int = 6, replicas_per_master: int = 1) -> DevCluster:
+        cluster = DevCluster(tmp_path / f"cluster{len(started)}")
+        started.append(cluster)
+        cluster.up(pods, replicas_per_master)
+        return cluster
+
+    yield make
+    for cluster in started:
+        cluster.down()

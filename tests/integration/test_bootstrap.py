@@ -1,0 +1,226 @@
+"""The bootstrap Job against real redis-server pods and a real DNS server (devcluster)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+
+from bootstrap.errors import ExitCode
+from devcluster.cluster import DevCluster, parse_events
+from tests.integration.health import problems, views, wait_healthy
+
+pytestmark = pytest.mark.integration
+
+MakeCluster = Callable[..., DevCluster]
+
+
+def roles(cluster: DevCluster) -> dict[str, tuple[str, str, str]]:
+    return {r["pod"]: (r["role"], r["master"], r["slots"]) for r in cluster.roles()}
+
+
+def write_keys(cluster: DevCluster, count: int) -> None:
+    client = cluster.cluster_client()
+    for i in range(count):
+        client.set(f"key:{i}", str(i))
+
+
+def missing_keys(cluster: DevCluster, count: int) -> list[int]:
+    client = cluster.cluster_client()
+    return [i for i in range(count) if client.get(f"key:{i}") != str(i)]
+
+
+def run_until_event(cluster: DevCluster, event: str, timeout: float = 60.0) -> list[str]:
+    """Start a Job, SIGKILL it right after it logs `event`; returns the events it logged."""
+    process = cluster.start_job()
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for line in process.stdout:
+            name = json.loads(line).get("event", "")
+            seen.append(name)
+            if name == event or time.monotonic() > deadline:
+                break
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    return seen
+
+
+def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    result = cluster.run_job()
+    assert result.returncode == ExitCode.OK, result.events[-3:]
+    summary = result.last("cluster_formed")
+    assert summary is not None
+    assert summary["masters"] == {
+        "redis-0": "0-5460",
+        "redis-1": "5461-10922",
+        "redis-2": "10923-16383",
+    }
+    assert summary["replicas"] == {"redis-3": "redis-0", "redis-4": "redis-1", "redis-5": "redis-2"}
+    assert problems(cluster, masters=3, replicas_per_master=1) == []
+    assert roles(cluster)["redis-4"] == ("replica", "redis-1", "-")
+    write_keys(cluster, 100)
+    assert missing_keys(cluster, 100) == []
+
+
+def test_nine_pods_two_replicas_each(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(9, 2)
+    result = cluster.run_job()
+    assert result.returncode == ExitCode.OK, result.events[-3:]
+    assert problems(cluster, masters=3, replicas_per_master=2) == []
+    masters_of = {pod: role[1] for pod, role in roles(cluster).items() if role[0] == "replica"}
+    assert masters_of == {
+        "redis-3": "redis-0",
+        "redis-4": "redis-1",
+        "redis-5": "redis-2",
+        "redis-6": "redis-0",
+        "redis-7": "redis-1",
+        "redis-8": "redis-2",
+    }
+
+
+def test_rerun_on_a_formed_cluster_changes_nothing(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == ExitCode.OK
+    write_keys(cluster, 50)
+    before = {pod: sorted(n.raw.split(" ")[0] for n in v) for pod, v in views(cluster).items()}
+    epochs = cluster.client("redis-0").cluster("info")["cluster_current_epoch"]
+    rerun = cluster.run_job()
+    assert rerun.returncode == ExitCode.OK
+    assert rerun.last("already_formed") is not None
+    assert not [e for e in rerun.events if e["event"] == "step_applied"]
+    after = {pod: sorted(n.raw.split(" ")[0] for n in v) for pod, v in views(cluster).items()}
+    assert after == before
+    assert cluster.client("redis-0").cluster("info")["cluster_current_epoch"] == epochs
+    assert missing_keys(cluster, 50) == []
+
+
+@pytest.mark.parametrize("killed_after", ["set_config_epoch", "assign_slots", "meet", "replicate"])
+def test_job_killed_after_a_step_then_rerun_heals(
+    make_cluster: MakeCluster, killed_after: str
+) -> None:
+    cluster = make_cluster(6, 1)
+    seen = run_until_event(cluster, killed_after)
+    assert killed_after in seen, seen
+    rerun = cluster.run_job()
+    assert rerun.returncode == ExitCode.OK, rerun.events[-3:]
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1) == []
+    # Now with data: a Job killed mid-run and a rerun must not lose a key.
+    write_keys(cluster, 200)
+    run_until_event(cluster, "nodes_answering")
+    assert cluster.run_job().returncode == ExitCode.OK
+    assert missing_keys(cluster, 200) == []
+
+
+def test_two_jobs_at_once_form_one_cluster(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    first, second = cluster.start_job(), cluster.start_job()
+    outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], [
+        parse_events(o)[-2:] for o in outputs
+    ]
+    assert problems(cluster, masters=3, replicas_per_master=1) == []
+    assert roles(cluster)["redis-0"] == ("master", "-", "0-5460")
+
+
+def test_waits_for_a_dns_record_that_appears_late(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    cluster.set_dns_hidden(["redis-4"], hidden=True)
+    process = cluster.start_job()
+    assert process.stdout is not None
+    waited_for_it = False
+    for line in process.stdout:
+        event = json.loads(line)
+        if event["event"] == "dns_progress" and "redis-4" in event["missing"]:
+            waited_for_it = True
+            break
+    time.sleep(1.0)
+    assert process.poll() is None, "the Job must keep waiting for the missing record"
+    cluster.set_dns_hidden(["redis-4"], hidden=False)
+    output, _ = process.communicate(timeout=120)
+    assert waited_for_it
+    assert process.returncode == ExitCode.OK, parse_events(output)[-2:]
+    assert problems(cluster, masters=3, replicas_per_master=1) == []
+
+
+def assert_untouched(cluster: DevCluster) -> None:
+    """Every node still knows only itself and owns no slot: the Job changed nothing."""
+    for pod, lines in views(cluster).items():
+        assert len(lines) == 1, pod
+        assert lines[0].slots == (), pod
+
+
+def test_dns_record_that_never_appears_exits_with_dns_code(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    cluster.set_dns_hidden(["redis-5"], hidden=True)
+    result = cluster.run_job(TIMEOUT_SECONDS="3")
+    assert result.returncode == ExitCode.DNS_TIMEOUT
+    error = result.last("dns_timeout")
+    assert error is not None
+    assert "redis-5" in str(error["error"])
+    assert_untouched(cluster)
+
+
+def test_node_with_keys_outside_the_cluster_is_refused(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    stray = cluster.client("redis-5")
+    slot = int(stray.execute_command("CLUSTER", "KEYSLOT", "precious"))
+    # A node serves keys only while its cluster is ok: make it a one-slot cluster for a moment.
+    stray.config_set("cluster-require-full-coverage", "no")
+    stray.execute_command("CLUSTER", "ADDSLOTS", slot)
+    assert wait_for(lambda: stray.cluster("info")["cluster_state"] == "ok")
+    stray.set("precious", "data")
+    stray.execute_command("CLUSTER", "DELSLOTS", slot)
+    stray.config_set("cluster-require-full-coverage", "yes")
+    result = cluster.run_job()
+    assert result.returncode == ExitCode.REFUSED_UNSAFE
+    refusal = result.last("refused_unsafe")
+    assert refusal is not None
+    assert "redis-5 holds 1 keys" in str(refusal["error"])
+    assert stray.execute_command("DBSIZE") == 1
+    assert_untouched(cluster)
+
+
+def test_node_that_knows_a_foreign_node_is_refused(make_cluster: MakeCluster) -> None:
+    ours, other = make_cluster(6, 1), make_cluster(6, 1)
+    foreign = other.require().pod("redis-0")
+    ours.client("redis-2").execute_command("CLUSTER", "MEET", foreign.ip, 6379, 16379)
+    # Our node must first learn the foreign node's id (handshake entries carry random ids).
+    assert wait_for(lambda: "handshake" not in str(ours.client("redis-2").cluster("nodes")))
+    result = ours.run_job()
+    assert result.returncode == ExitCode.REFUSED_UNSAFE
+    assert "CLUSTER FORGET" in str((result.last("refused_unsafe") or {}).get("error"))
+
+
+def test_more_pods_than_cluster_size_is_refused(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(9, 2)
+    result = cluster.run_job(CLUSTER_SIZE="6", REPLICAS_PER_MASTER="1")
+    assert result.returncode == ExitCode.REFUSED_UNSAFE
+    assert "CLUSTER_SIZE=6" in str((result.last("refused_unsafe") or {}).get("error"))
+    assert_untouched(cluster)
+
+
+def test_wrong_password_exits_with_auth_code(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    wrong = cluster.dirs.root / "wrong-password"
+    wrong.write_text("not-the-password\n")
+    result = cluster.run_job(REDIS_PASSWORD_FILE=str(wrong))
+    assert result.returncode == ExitCode.AUTH_FAILED
+    assert "REDIS_PASSWORD_FILE" in str((result.last("auth_failed") or {}).get("error"))
+    assert_untouched(cluster)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
