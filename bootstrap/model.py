@@ -100,7 +100,7 @@ Action = SetConfigEpoch | AddSlots | Meet | Replicate
 
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
 # is writable only ~5 s after it last saw itself in a minority) runs while the rest is done.
-STEP_ORDER: tuple[type[Action], ...] = (SetConfigEpoch, AddSlots, Meet, Replicate)
+STEP_ORDER: tuple[type[Action], ...] = (AddSlots, SetConfigEpoch, Meet, Replicate)
 STEP_NAMES: dict[type[Action], str] = {
     SetConfigEpoch: "set_config_epoch",
     AddSlots: "assign_slots",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -13,6 +14,8 @@ from clusterkit.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.redisio import parse_info
 
 log = structlog.get_logger()
+
+SETTLE_POLL_SECONDS = 0.05
 
 
 def observe_pod(
@@ -64,3 +67,39 @@ def observe_all(
     if any(state is None for state in states):
         return None
     return [state for state in states if state is not None]
+
+
+def settled(client: redis.Redis, size: int) -> bool:
+    """Cheap check of one node: cluster ok, knows `size` nodes, and a replica's link is up."""
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command("CLUSTER", "INFO")
+    pipe.execute_command("INFO", "replication")
+    info_text, replication = pipe.execute()
+    info = parse_info(str(info_text))
+    link_ok = dict(replication).get("master_link_status", "up") == "up"
+    return (
+        info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(size)
+    ) and link_ok
+
+
+def wait_settled(
+    clients: dict[int, redis.Redis], pool: ThreadPoolExecutor, limit_seconds: float
+) -> None:
+    """Poll cheap replies until every node looks settled or `limit_seconds` pass, so that the
+    heavier full observation (every node's whole CLUSTER NODES) runs only when it can succeed."""
+    pending = set(clients)
+    deadline = time.monotonic() + limit_seconds
+    while pending and time.monotonic() < deadline:
+
+        def check(ordinal: int) -> bool:
+            try:
+                return settled(clients[ordinal], len(clients))
+            except (redis.RedisError, OSError):
+                return False
+
+        done = [
+            o for o, ok in zip(sorted(pending), pool.map(check, sorted(pending)), strict=True) if ok
+        ]
+        pending.difference_update(done)
+        if pending:
+            time.sleep(SETTLE_POLL_SECONDS)

@@ -135,21 +135,23 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
     for pod in pods:
-        # A star for masters (all meet the hub) and each replica meets its own master directly,
-        # so it can REPLICATE as soon as that one handshake is done. Gossip spreads the rest.
-        parent = by_ordinal[replica_of[pod.ordinal]] if pod.ordinal in replica_of else hub
-        if parent is pod:
-            continue
-        if not (pod.knows(parent) and parent.knows(pod)):
-            actions.append(
-                Meet(
-                    pod.ordinal,
-                    parent.ordinal,
-                    parent.ip,
-                    parent.port,
-                    parent.port + BUS_PORT_OFFSET,
+        # Everyone meets the hub (a star, as redis-cli does: measured fastest to cluster_state:ok)
+        # and each replica also meets its own master, so it can REPLICATE as soon as that
+        # handshake is done instead of waiting for gossip. Gossip spreads the rest.
+        parents = [hub]
+        if pod.ordinal in replica_of:
+            parents.append(by_ordinal[replica_of[pod.ordinal]])
+        for parent in parents:
+            if parent is not pod and not (pod.knows(parent) and parent.knows(pod)):
+                actions.append(
+                    Meet(
+                        pod.ordinal,
+                        parent.ordinal,
+                        parent.ip,
+                        parent.port,
+                        parent.port + BUS_PORT_OFFSET,
+                    )
                 )
-            )
     for replica, master_ordinal in replica_of.items():
         pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
         if pod.me.is_replica and pod.me.master_id == master.node_id:

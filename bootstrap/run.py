@@ -14,7 +14,7 @@ from bootstrap.converge import waiting_for
 from bootstrap.discover import Deadline, wait_for_dns, wait_for_ping
 from bootstrap.errors import NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
-from bootstrap.observe import observe_all
+from bootstrap.observe import observe_all, wait_settled
 from bootstrap.plan import Plan, Shape, make_plan
 from bootstrap.settings import Settings
 from clusterkit.dnsio import make_resolver
@@ -102,6 +102,7 @@ def converge(
                 if reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons
+                wait_settled(clients, pool, limit_seconds=min(2.0, deadline.remaining()))
         if deadline.remaining() <= 0:
             raise NotConverged(
                 f"the cluster did not converge within {settings.timeout_seconds:.0f}s:"

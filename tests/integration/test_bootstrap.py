@@ -122,9 +122,7 @@ def test_two_jobs_at_once_form_one_cluster(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(6, 1)
     first, second = cluster.start_job(), cluster.start_job()
     outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
-    assert [first.returncode, second.returncode] == [0, 0], [
-        parse_events(o)[-2:] for o in outputs
-    ]
+    assert [first.returncode, second.returncode] == [0, 0], [parse_events(o)[-2:] for o in outputs]
     assert problems(cluster, masters=3, replicas_per_master=1) == []
     assert roles(cluster)["redis-0"] == ("master", "-", "0-5460")
 
@@ -223,4 +221,3 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return False
-
