@@ -1,8 +1,10 @@
 """Carry out a plan's steps. Every step is idempotent: a reply saying it is already done counts
-as done, and anything else is left for the next round, which observes and plans again."""
+as done, a reply saying "not yet" is retried briefly, and anything else is left for the next
+round, which observes and plans again."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +30,11 @@ ALREADY_DONE = (
     "already non-zero",  # SET-CONFIG-EPOCH on a node that has an epoch
     "does not know any other node",  # SET-CONFIG-EPOCH after MEET
 )
+# Replies that mean "not yet": REPLICATE sent before the replica's handshake with its master ends.
+NOT_YET = ("Unknown node",)
+RETRY_SECONDS = 5.0
+"""How long a step answered "not yet" is retried before it is left to the next round."""
+RETRY_PAUSE_SECONDS = 0.05
 
 
 def command_for(action: Action) -> list[str | int]:
@@ -44,7 +51,7 @@ def command_for(action: Action) -> list[str | int]:
 
 
 def run_action(action: Action, client: redis.Redis, naming: PodNaming) -> str:
-    """Send one step; returns its outcome: done, already_done or failed."""
+    """Send one step; returns its outcome: done, already_done, not_yet or failed."""
     step = STEP_NAMES[type(action)]
     context = {"pod": naming.pod_name(action.ordinal), "step": step}
     try:
@@ -54,6 +61,8 @@ def run_action(action: Action, client: redis.Redis, naming: PodNaming) -> str:
         if any(marker in text for marker in ALREADY_DONE):
             log.debug("step_already_done", reply=text, **context)
             return "already_done"
+        if any(marker in text for marker in NOT_YET):
+            return "not_yet"
         log.warning("step_failed", reply=text, action=repr(action), **context)
         return "failed"
     except (redis.RedisError, OSError) as exc:
@@ -74,20 +83,43 @@ def apply_actions(
         batch = [a for a in actions if isinstance(a, kind)]
         if not batch:
             continue
-        outcomes = list(pool.map(lambda a: run_action(a, clients[a.ordinal], naming), batch))
-        for action, outcome in zip(batch, outcomes, strict=True):
+        outcomes = run_batch(batch, clients, naming, pool)
+        for action, outcome in outcomes.items():
             counts[outcome] = counts.get(outcome, 0) + 1
             if outcome == "done":
                 log.info(STEP_NAMES[kind], **describe(action, naming))
+        tally = list(outcomes.values())
         log.info(
             "step_applied",
             step=STEP_NAMES[kind],
             count=len(batch),
-            done=outcomes.count("done"),
-            already_done=outcomes.count("already_done"),
-            failed=outcomes.count("failed"),
+            done=tally.count("done"),
+            already_done=tally.count("already_done"),
+            not_yet=tally.count("not_yet"),
+            failed=tally.count("failed"),
         )
     return counts
+
+
+def run_batch(
+    batch: Sequence[Action],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    pool: ThreadPoolExecutor,
+) -> dict[Action, str]:
+    """Run a batch in parallel; steps answered "not yet" are retried for RETRY_SECONDS."""
+    outcomes: dict[Action, str] = {}
+    pending = list(batch)
+    deadline = time.monotonic() + RETRY_SECONDS
+    while pending:
+        results = list(pool.map(lambda a: run_action(a, clients[a.ordinal], naming), pending))
+        outcomes.update(zip(pending, results, strict=True))
+        pending = [a for a, r in zip(pending, results, strict=True) if r == "not_yet"]
+        if pending and time.monotonic() < deadline:
+            time.sleep(RETRY_PAUSE_SECONDS)
+        else:
+            break
+    return outcomes
 
 
 def describe(action: Action, naming: PodNaming) -> dict[str, object]:

@@ -19,6 +19,10 @@ from clusterkit.redisio import BUSY_PREFIXES
 
 log = structlog.get_logger()
 
+MAX_PARALLEL = 256
+"""Threads talking to nodes at once: enough that every node gets its command in the same few
+milliseconds, before the gossip storm of a forming cluster slows every node down."""
+
 
 @dataclass
 class Deadline:
@@ -64,7 +68,7 @@ def wait_for_dns(
 
     def attempt() -> list[str]:
         missing = [i for i in range(settings.cluster_size) if i not in found]
-        with ThreadPoolExecutor(max_workers=min(32, len(missing) or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing) or 1)) as pool:
             answers = pool.map(lambda i: resolve_addresses(resolver, naming.pod_fqdn(i)), missing)
             for ordinal, addresses in zip(missing, answers, strict=True):
                 if addresses:
@@ -135,7 +139,7 @@ def wait_for_ping(
 
     def attempt() -> list[str]:
         waiting = [i for i in pods if i not in answered]
-        with ThreadPoolExecutor(max_workers=min(32, len(waiting) or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(waiting) or 1)) as pool:
             for ordinal, problem in zip(
                 waiting, pool.map(lambda i: ping_problem(clients[i]), waiting), strict=True
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from clusterkit.nodes import NodeLine, myself
 from clusterkit.slots import SlotRange
@@ -24,7 +25,7 @@ class PodState:
     master_link_up: bool | None = None
     """For replicas: INFO replication's master_link_status is `up`; None for masters."""
 
-    @property
+    @cached_property
     def me(self) -> NodeLine:
         return myself(list(self.nodes))
 

@@ -90,6 +90,7 @@ def wait_settled(
     pending = set(clients)
     deadline = time.monotonic() + limit_seconds
     while pending and time.monotonic() < deadline:
+        sweep_started = time.monotonic()
 
         def check(ordinal: int) -> bool:
             try:
@@ -102,4 +103,5 @@ def wait_settled(
         ]
         pending.difference_update(done)
         if pending:
-            time.sleep(SETTLE_POLL_SECONDS)
+            # Slow replies mean busy nodes: poll no more often than a sweep takes.
+            time.sleep(max(SETTLE_POLL_SECONDS, time.monotonic() - sweep_started))

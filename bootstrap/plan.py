@@ -39,6 +39,7 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
     """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
     if len(pods) != shape.size:
         return f"observed {len(pods)} pods but CLUSTER_SIZE is {shape.size}"
+    pods = sorted(pods, key=lambda p: p.ordinal)  # the same message whatever the input order
     by_id: dict[str, PodState] = {}
     for pod in pods:
         if pod.node_id in by_id:
@@ -139,7 +140,7 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
         # and each replica also meets its own master, so it can REPLICATE as soon as that
         # handshake is done instead of waiting for gossip. Gossip spreads the rest.
         parents = [hub]
-        if pod.ordinal in replica_of:
+        if pod.ordinal in replica_of and by_ordinal[replica_of[pod.ordinal]] is not hub:
             parents.append(by_ordinal[replica_of[pod.ordinal]])
         for parent in parents:
             if parent is not pod and not (pod.knows(parent) and parent.knows(pod)):
@@ -156,29 +157,41 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
         pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
         if pod.me.is_replica and pod.me.master_id == master.node_id:
             continue
-        if pod.view_of(master.node_id) is not None:
-            actions.append(Replicate(replica, master_ordinal, master.node_id))
+        # Sent even while the MEET above is still in flight: apply retries "Unknown node" briefly,
+        # which beats waiting a whole observation round (seconds, on hundreds of nodes).
+        actions.append(Replicate(replica, master_ordinal, master.node_id))
     return Plan(tuple(m.ordinal for m in masters), slots, replica_of, tuple(actions))
 
 
 def assign_replicas(pods: Sequence[PodState], masters: Sequence[PodState]) -> dict[int, int]:
-    """Replicas already attached to a master stay; the rest go, by ordinal, to the master with
-    the fewest replicas (ties: lowest ordinal), which gives 3->0, 4->1, 5->2 on a fresh cluster."""
+    """Replica pod -> master, balanced (no master gets more than its fair share, rounded up).
+
+    Each replica has an ideal master: on a fresh cluster, the k-th non-master pod by ordinal goes
+    to the k-th master round-robin (3->0, 4->1, 5->2). Replicas already attached stay where they
+    are while their master is under its share (so a failover's new layout is kept); the rest go
+    to their ideal master if it has room, else to the one with the fewest. Aiming at the ideal
+    master, not at the current counts, lets concurrent or interrupted Jobs agree.
+    """
     master_by_id = {m.node_id: m.ordinal for m in masters}
+    order = [m.ordinal for m in masters]
+    others = [p for p in pods if p.ordinal not in set(order)]
+    if not order or not others:
+        return {}
+    share = -(-len(others) // len(order))
+    ideal = {p.ordinal: order[k % len(order)] for k, p in enumerate(others)}
+    counts = dict.fromkeys(order, 0)
     replica_of: dict[int, int] = {}
-    counts = {m.ordinal: 0 for m in masters}
-    rest: list[PodState] = []
-    for pod in pods:
-        if pod.ordinal in counts:
+    for pod in others:
+        current = master_by_id.get(pod.me.master_id or "") if pod.me.is_replica else None
+        if current is not None and counts[current] < share:
+            replica_of[pod.ordinal] = current
+            counts[current] += 1
+    for pod in others:
+        if pod.ordinal in replica_of:
             continue
-        current = pod.me.master_id if pod.me.is_replica else None
-        if current in master_by_id:
-            replica_of[pod.ordinal] = master_by_id[current]
-            counts[master_by_id[current]] += 1
-        else:
-            rest.append(pod)
-    for pod in rest:
-        target = min(counts, key=lambda ordinal: (counts[ordinal], ordinal))
+        target = ideal[pod.ordinal]
+        if counts[target] >= share:
+            target = min(order, key=lambda ordinal: (counts[ordinal], ordinal))
         replica_of[pod.ordinal] = target
         counts[target] += 1
     return dict(sorted(replica_of.items()))

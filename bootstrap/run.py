@@ -11,7 +11,7 @@ import structlog
 
 from bootstrap.apply import apply_actions
 from bootstrap.converge import waiting_for
-from bootstrap.discover import Deadline, wait_for_dns, wait_for_ping
+from bootstrap.discover import MAX_PARALLEL, Deadline, wait_for_dns, wait_for_ping
 from bootstrap.errors import NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
 from bootstrap.observe import observe_all, wait_settled
@@ -25,6 +25,9 @@ log = structlog.get_logger()
 
 POLL_SECONDS = 0.1
 """Pause between rounds: short, since each round is one pipelined round trip per node."""
+NODE_TIMEOUT_SECONDS = 5.0
+"""Socket timeout per node: generous, since a forming cluster of hundreds of nodes on few cores
+answers slowly; a node that stays silent only costs its round, which is retried."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,14 @@ def run(settings: Settings) -> Outcome:
         "dns_resolved",
         pods={settings.naming.pod_name(i): ip for i, ip in sorted(addresses.items())},
     )
-    clients = {i: connect(ip, settings.redis_port, password) for i, ip in addresses.items()}
+    clients = {
+        i: connect(ip, settings.redis_port, password, timeout=NODE_TIMEOUT_SECONDS)
+        for i, ip in addresses.items()
+    }
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)
-    with ThreadPoolExecutor(max_workers=min(32, len(clients))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients))) as pool:
         return converge(
             settings,
             shape=shape,
@@ -83,6 +89,7 @@ def converge(
     rounds = 0
     while True:
         rounds += 1
+        round_started = time.monotonic()
         pods = observe_all(addresses, settings.redis_port, clients, naming, pool)
         if pods is not None:
             plan = make_plan(shape, pods)
@@ -109,7 +116,8 @@ def converge(
                 f" {'; '.join(last_reasons)}. Inspect with redis-cli cluster nodes on the pods"
                 " named; rerunning the Job is safe"
             )
-        time.sleep(POLL_SECONDS)
+        # Back off as far as a round costs: polling must not starve the nodes it waits for.
+        time.sleep(max(POLL_SECONDS, min(2.0, time.monotonic() - round_started)))
 
 
 def summarize(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from bootstrap.errors import BadSettings
 from clusterkit.naming import PodNaming
+from clusterkit.slots import is_number
 
 MIN_MASTERS = 3
 
@@ -53,7 +55,7 @@ class Settings:
             )
         if not 0 < self.redis_port < 55536:
             raise BadSettings("REDIS_PORT must leave room for the bus port (port + 10000)")
-        if self.timeout_seconds <= 0:
+        if not math.isfinite(self.timeout_seconds) or self.timeout_seconds <= 0:
             raise BadSettings("TIMEOUT_SECONDS must be positive")
         if self.dns_nameserver is not None:
             self.nameserver_address()  # validates
@@ -75,12 +77,14 @@ class Settings:
         text = self.dns_nameserver.strip()
         host, port = text, "53"
         if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
+            host, bracket, rest = text[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise BadSettings(f"DNS_NAMESERVER={text!r} is not [v6-address]:port")
             port = rest.removeprefix(":") or "53"
         elif text.count(":") == 1:
             host, port = text.split(":")
-        if not host or not port.isdigit():
-            raise BadSettings(f"DNS_NAMESERVER={text!r} is not host[:port]")
+        if not host or not is_number(port) or not 0 < int(port) < 65536:
+            raise BadSettings(f"DNS_NAMESERVER={text!r} is not host[:port] with port 1..65535")
         return host, int(port)
 
     def read_password(self) -> str | None:

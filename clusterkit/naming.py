@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clusterkit.slots import is_number
+
 
 @dataclass(frozen=True)
 class PodNaming:
@@ -36,6 +38,6 @@ class PodNaming:
             name = name[: -len(suffix)]
         prefix = self.statefulset + "-"
         digits = name[len(prefix) :] if name.startswith(prefix) else ""
-        if not digits.isdigit() or (digits != "0" and digits.startswith("0")):
+        if not is_number(digits) or (digits != "0" and digits.startswith("0")):
             return None
         return int(digits)

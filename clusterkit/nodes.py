@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from clusterkit.slots import SlotRange
+from clusterkit.slots import SlotRange, is_number
 
 NODE_ID_RE = re.compile(r"^[0-9a-f]{40}$")
 KNOWN_FLAGS = frozenset(
@@ -61,7 +61,7 @@ class NodeAddress:
         hostport, at, cport_text = endpoint.partition("@")
         # The last colon separates the port: IPv6 addresses carry colons of their own.
         ip, colon, port_text = hostport.rpartition(":")
-        if not colon or not port_text.isdigit() or (at and not cport_text.isdigit()):
+        if not colon or not is_number(port_text) or (at and not is_number(cport_text)):
             raise ValueError(f"bad address {text!r}")
         return cls(ip, int(port_text), int(cport_text) if at else None, suffix)
 
@@ -112,10 +112,10 @@ class NodeLine:
 
     def with_ip(self, ip: str) -> NodeLine:
         """The same line with only the IP changed; every other byte stays as it was."""
-        address = replace(self.address, ip=ip)
         fields = self.raw.split(" ")
-        fields[1] = address.render()
-        return replace(self, address=address, raw=" ".join(fields))
+        # Splice only the IP: the port text after it stays byte for byte as Redis wrote it.
+        fields[1] = ip + fields[1][len(self.address.ip) :]
+        return replace(self, address=replace(self.address, ip=ip), raw=" ".join(fields))
 
 
 def parse_node_line(line: str, line_number: int = 1) -> NodeLine:
@@ -136,7 +136,7 @@ def parse_node_line(line: str, line_number: int = 1) -> NodeLine:
         raise NodeLineError(line_number, line, f"unknown flags {sorted(unknown)}")
     if master != "-" and not NODE_ID_RE.match(master):
         raise NodeLineError(line_number, line, "master id is neither '-' nor 40 hex characters")
-    if not (ping.isdigit() and pong.isdigit() and epoch.isdigit()):
+    if not (is_number(ping) and is_number(pong) and is_number(epoch)):
         raise NodeLineError(line_number, line, "ping/pong/configEpoch must be numbers")
     if link not in ("connected", "disconnected"):
         raise NodeLineError(line_number, line, f"link state {link!r} is not (dis)connected")

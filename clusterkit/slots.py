@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 SLOT_COUNT = 16384
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²', which int() rejects."""
+    return re.fullmatch(r"[0-9]+", text) is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -33,7 +39,7 @@ class SlotRange:
     def parse(cls, text: str) -> SlotRange:
         """Parse `a-b` or `a`; raises ValueError on anything else."""
         first, sep, last = text.partition("-")
-        if not first.isdigit() or (sep and not last.isdigit()):
+        if not is_number(first) or (sep and not is_number(last)):
             raise ValueError(f"bad slot range {text!r}")
         return cls(int(first), int(last) if sep else int(first))
 
@@ -60,7 +66,10 @@ def compact(slots: Iterable[int]) -> list[SlotRange]:
     """Turn a set of slots into the fewest sorted ranges."""
     ranges: list[SlotRange] = []
     start = prev = -2
-    for slot in sorted(set(slots)):
+    ordered = sorted(set(slots))
+    if ordered and not (ordered[0] >= 0 and ordered[-1] < SLOT_COUNT):
+        raise ValueError(f"bad slot range: slots must lie in 0..{SLOT_COUNT - 1}")
+    for slot in ordered:
         if slot != prev + 1:
             if start >= 0:
                 ranges.append(SlotRange(start, prev))

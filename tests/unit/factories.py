@@ -7,19 +7,23 @@ plan's actions follows what Redis does with each command, in pure Python:
 - SET-CONFIG-EPOCH: only on a node that knows nobody else and has epoch 0, else Redis errors;
 - ADDSLOTSRANGE: errors when a slot already has an owner in that node's view;
 - MEET: both nodes know each other, and gossip then makes the two groups one (all know all);
-- REPLICATE: errors unless the master is known, is a master and is not the node itself, and the
-  node is empty; then the node is a replica (`slave` flag, master id) in everyone's view.
+- REPLICATE: "Unknown node" while the node does not know the master yet (bootstrap.apply
+  retries that briefly, then leaves it to the next round: here it is recorded in `not_yet` and
+  has no effect); errors unless the master is a master and not the node itself, and the node is
+  empty; then the node is a replica (`slave` flag, master id) in everyone's view.
 
-Any command Redis would reject raises `Rejected`, so a property test fails when the plan asks
-for something impossible.
+Any other command Redis would reject raises `Rejected`, so a property test fails when the plan
+asks for something impossible.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 
+from bootstrap.converge import waiting_for
 from bootstrap.model import STEP_ORDER, Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
 from bootstrap.plan import Plan, Shape, make_plan
 from clusterkit.nodes import NodeLine, parse_node_line
@@ -43,6 +47,7 @@ def node_line(
     nid: str,
     address: str = f"10.0.0.1:{PORT}@{BUS_PORT}",
     flags: str = "master",
+    *,
     master: str = "-",
     config_epoch: int = 0,
     link: str = "connected",
@@ -61,8 +66,15 @@ def parsed(line: str) -> NodeLine:
     return parse_node_line(line)
 
 
-def pod_state(ordinal: int, lines: list[str], *, ip: str | None = None, keys: int = 0,
-              info: dict[str, str] | None = None, master_link_up: bool | None = None) -> PodState:
+def pod_state(
+    ordinal: int,
+    lines: list[str],
+    *,
+    ip: str | None = None,
+    keys: int = 0,
+    info: dict[str, str] | None = None,
+    master_link_up: bool | None = None,
+) -> PodState:
     return PodState(
         ordinal=ordinal,
         pod=f"redis-{ordinal}",
@@ -101,6 +113,8 @@ class SimCluster:
     def __init__(self, size: int, seed: object = 0) -> None:
         self.nodes = [SimNode(i, node_id((seed, i)), pod_ip(i)) for i in range(size)]
         self.by_id = {n.node_id: n for n in self.nodes}
+        self.not_yet: list[int] = []
+        """Ordinals whose REPLICATE was answered "Unknown node"."""
 
     @property
     def size(self) -> int:
@@ -139,8 +153,9 @@ class SimCluster:
         peers = [peer_line[n.node_id] if peer_line else self.line(n, me=False) for n in view[1:]]
         lines = [self.line(node, me=True), *peers, *node.extra_lines]
         link = None if node.master_id is None else node.master_id in node.known
-        return pod_state(node.ordinal, lines, ip=node.ip, keys=node.keys, info=info,
-                         master_link_up=link)
+        return pod_state(
+            node.ordinal, lines, ip=node.ip, keys=node.keys, info=info, master_link_up=link
+        )
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -178,7 +193,8 @@ class SimCluster:
     def replicate(self, node: SimNode, master_id: str) -> None:
         master = self.by_id.get(master_id)
         if master is None or master_id not in node.known:
-            raise Rejected(f"{node.ordinal}: I don't know about node {master_id}")
+            self.not_yet.append(node.ordinal)  # ERR Unknown node
+            return
         if master is node:
             raise Rejected(f"{node.ordinal}: can't replicate myself")
         if master.master_id:
@@ -252,3 +268,37 @@ def formed_cluster(masters: int, replicas_per_master: int, seed: object = 0) -> 
     sim = SimCluster(masters * (1 + replicas_per_master), seed)
     converge(sim, Shape(sim.size, masters))
     return sim
+
+
+def topology(sim: SimCluster) -> tuple[dict[int, tuple[SlotRange, ...]], dict[int, int]]:
+    """Who owns which slots, and who replicates whom, by ordinal."""
+    slots = {n.ordinal: tuple(compact(n.slots)) for n in sim.nodes if n.master_id is None}
+    replica_of = {n.ordinal: sim.by_id[n.master_id].ordinal for n in sim.nodes if n.master_id}
+    return slots, replica_of
+
+
+def assert_formed(sim: SimCluster, masters: int, replicas: int) -> None:
+    owner = Counter(slot for n in sim.nodes for slot in n.slots)
+    assert sorted(owner) == list(range(SLOT_COUNT))
+    assert set(owner.values()) == {1}
+    owning = [len(n.slots) for n in sim.nodes if n.master_id is None]
+    assert len(owning) == masters
+    assert max(owning) - min(owning) <= 1
+    followers = Counter(n.master_id for n in sim.nodes if n.master_id)
+    for n in sim.nodes:
+        if n.master_id is not None:
+            assert n.master_id != n.node_id
+            assert sim.by_id[n.master_id].master_id is None, "replica of a replica"
+        else:
+            assert followers[n.node_id] == replicas
+    assert waiting_for(sim.states(), sim.size) == []
+
+
+def shape_of(masters: int, replicas: int) -> Shape:
+    return Shape(masters * (1 + replicas), masters)
+
+
+def replicate_round(sim: SimCluster, shape: Shape) -> dict[int, Replicate]:
+    """The Replicate steps the next plan holds, by replica ordinal."""
+    plan = make_plan(shape, sim.states())
+    return {a.ordinal: a for a in plan.actions if isinstance(a, Replicate)}
