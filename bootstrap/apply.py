@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import structlog
@@ -21,6 +20,7 @@ from bootstrap.model import (
     SetConfigEpoch,
 )
 from clusterkit.naming import PodNaming
+from clusterkit.redisio import Command, Reply, scatter
 
 log = structlog.get_logger()
 
@@ -37,45 +37,37 @@ RETRY_SECONDS = 5.0
 RETRY_PAUSE_SECONDS = 0.05
 
 
-def command_for(action: Action) -> list[str | int]:
+def command_for(action: Action) -> Command:
     match action:
         case SetConfigEpoch(epoch=epoch):
-            return ["CLUSTER", "SET-CONFIG-EPOCH", epoch]
+            return ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
         case AddSlots(ranges=ranges):
-            return ["CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)]]
+            return ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
         case Meet(ip=ip, port=port, bus_port=bus_port):
-            return ["CLUSTER", "MEET", ip, port, bus_port]
+            return ("CLUSTER", "MEET", ip, port, bus_port)
         case Replicate(master_id=master_id):
-            return ["CLUSTER", "REPLICATE", master_id]
+            return ("CLUSTER", "REPLICATE", master_id)
     raise TypeError(action)
 
 
-def run_action(action: Action, client: redis.Redis, naming: PodNaming) -> str:
-    """Send one step; returns its outcome: done, already_done, not_yet or failed."""
-    step = STEP_NAMES[type(action)]
-    context = {"pod": naming.pod_name(action.ordinal), "step": step}
-    try:
-        client.execute_command(*command_for(action))
-    except redis.ResponseError as exc:
-        text = str(exc)
+def outcome_of(action: Action, reply: Reply | Exception, naming: PodNaming) -> str:
+    """done, already_done, not_yet or failed, from the node's reply to one step."""
+    if not isinstance(reply, Exception):
+        return "done"
+    text = str(reply)
+    context = {"pod": naming.pod_name(action.ordinal), "step": STEP_NAMES[type(action)]}
+    if isinstance(reply, redis.ResponseError):
         if any(marker in text for marker in ALREADY_DONE):
             log.debug("step_already_done", reply=text, **context)
             return "already_done"
         if any(marker in text for marker in NOT_YET):
             return "not_yet"
-        log.warning("step_failed", reply=text, action=repr(action), **context)
-        return "failed"
-    except (redis.RedisError, OSError) as exc:
-        log.warning("step_failed", error=str(exc), action=repr(action), **context)
-        return "failed"
-    return "done"
+    log.warning("step_failed", error=text, action=repr(action), **context)
+    return "failed"
 
 
 def apply_actions(
-    actions: Sequence[Action],
-    clients: dict[int, redis.Redis],
-    naming: PodNaming,
-    pool: ThreadPoolExecutor,
+    actions: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods."""
     counts: dict[str, int] = {}
@@ -83,7 +75,7 @@ def apply_actions(
         batch = [a for a in actions if isinstance(a, kind)]
         if not batch:
             continue
-        outcomes = run_batch(batch, clients, naming, pool)
+        outcomes = run_batch(batch, clients, naming)
         for action, outcome in outcomes.items():
             counts[outcome] = counts.get(outcome, 0) + 1
             if outcome == "done":
@@ -102,19 +94,25 @@ def apply_actions(
 
 
 def run_batch(
-    batch: Sequence[Action],
-    clients: dict[int, redis.Redis],
-    naming: PodNaming,
-    pool: ThreadPoolExecutor,
+    batch: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming
 ) -> dict[Action, str]:
-    """Run a batch in parallel; steps answered "not yet" are retried for RETRY_SECONDS."""
+    """Send a batch to all its nodes at once; steps answered "not yet" are retried for
+    RETRY_SECONDS."""
     outcomes: dict[Action, str] = {}
     pending = list(batch)
     deadline = time.monotonic() + RETRY_SECONDS
     while pending:
-        results = list(pool.map(lambda a: run_action(a, clients[a.ordinal], naming), pending))
-        outcomes.update(zip(pending, results, strict=True))
-        pending = [a for a, r in zip(pending, results, strict=True) if r == "not_yet"]
+        # One packed message per node: a second connection to a node would need its own AUTH
+        # round trip, and a busy node makes those add up to seconds.
+        by_node: dict[int, list[Action]] = {}
+        for action in pending:
+            by_node.setdefault(action.ordinal, []).append(action)
+        calls = [(clients[o], [command_for(a) for a in acts]) for o, acts in by_node.items()]
+        for acts, result in zip(by_node.values(), scatter(calls), strict=True):
+            for index, action in enumerate(acts):
+                reply = result if isinstance(result, Exception) else result[index]
+                outcomes[action] = outcome_of(action, reply, naming)
+        pending = [a for a in pending if outcomes[a] == "not_yet"]
         if pending and time.monotonic() < deadline:
             time.sleep(RETRY_PAUSE_SECONDS)
         else:

@@ -15,13 +15,12 @@ from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, RefusedUnsafe
 from bootstrap.settings import Settings
 from clusterkit.dnsio import resolve_addresses
-from clusterkit.redisio import BUSY_PREFIXES
+from clusterkit.redisio import BUSY_PREFIXES, Reply, scatter
 
 log = structlog.get_logger()
 
-MAX_PARALLEL = 256
-"""Threads talking to nodes at once: enough that every node gets its command in the same few
-milliseconds, before the gossip storm of a forming cluster slows every node down."""
+DNS_PARALLEL = 32
+"""DNS queries in flight at once."""
 
 
 @dataclass
@@ -68,7 +67,7 @@ def wait_for_dns(
 
     def attempt() -> list[str]:
         missing = [i for i in range(settings.cluster_size) if i not in found]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(missing) or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(DNS_PARALLEL, len(missing) or 1)) as pool:
             answers = pool.map(lambda i: resolve_addresses(resolver, naming.pod_fqdn(i)), missing)
             for ordinal, addresses in zip(missing, answers, strict=True):
                 if addresses:
@@ -113,20 +112,15 @@ def check_pod_count(
         )
 
 
-def ping_problem(client: redis.Redis) -> str | None:
-    """None when the node answers PING; a short reason otherwise. Raises AuthFailed."""
-    try:
-        client.ping()
-    except redis.AuthenticationError as exc:
-        raise AuthFailed(str(exc)) from None
-    except redis.ResponseError as exc:
-        text = str(exc)
-        if text.startswith(("NOAUTH", "WRONGPASS")):
-            raise AuthFailed(text) from None
-        return text.split(" ", maxsplit=1)[0] if text.startswith(BUSY_PREFIXES) else text
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        return str(exc) or type(exc).__name__
-    return None
+def ping_problem(result: list[Reply] | Exception) -> str | None:
+    """None when the node answered PING; a short reason otherwise. Raises AuthFailed."""
+    reply = result if isinstance(result, Exception) else result[0]
+    if not isinstance(reply, Exception):
+        return None
+    text = str(reply) or type(reply).__name__
+    if isinstance(reply, redis.AuthenticationError) or text.startswith(("NOAUTH", "WRONGPASS")):
+        raise AuthFailed(text)
+    return text.split(" ", maxsplit=1)[0] if text.startswith(BUSY_PREFIXES) else text
 
 
 def wait_for_ping(
@@ -139,15 +133,14 @@ def wait_for_ping(
 
     def attempt() -> list[str]:
         waiting = [i for i in pods if i not in answered]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(waiting) or 1)) as pool:
-            for ordinal, problem in zip(
-                waiting, pool.map(lambda i: ping_problem(clients[i]), waiting), strict=True
-            ):
-                if problem is None:
-                    answered.add(ordinal)
-                    problems.pop(ordinal, None)
-                else:
-                    problems[ordinal] = problem
+        results = scatter([(clients[i], [("PING",)]) for i in waiting])
+        for ordinal, result in zip(waiting, results, strict=True):
+            problem = ping_problem(result)
+            if problem is None:
+                answered.add(ordinal)
+                problems.pop(ordinal, None)
+            else:
+                problems[ordinal] = problem
         still = [naming.pod_name(i) for i in pods if i not in answered]
         log.info("ping_progress", answering=len(answered), total=len(pods), waiting=still[:10])
         return still

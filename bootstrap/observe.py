@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import structlog
@@ -11,25 +10,30 @@ import structlog
 from bootstrap.model import PodState
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLineError, parse_cluster_nodes
-from clusterkit.redisio import parse_info
+from clusterkit.redisio import Command, Reply, parse_info, scatter
 
 log = structlog.get_logger()
 
 SETTLE_POLL_SECONDS = 0.05
 
+OBSERVE: tuple[Command, ...] = (
+    ("CLUSTER", "NODES"),
+    ("CLUSTER", "INFO"),
+    ("DBSIZE",),
+    ("INFO", "replication"),
+)
+SETTLE: tuple[Command, ...] = (("CLUSTER", "INFO"), ("INFO", "replication"))
 
-def observe_pod(
-    ordinal: int, ip: str, port: int, client: redis.Redis, naming: PodNaming
+
+def pod_state(
+    ordinal: int, ip: str, port: int, naming: PodNaming, replies: list[Reply]
 ) -> PodState:
-    """One round trip: CLUSTER NODES, CLUSTER INFO, DBSIZE and INFO replication, pipelined."""
-    pipe = client.pipeline(transaction=False)
-    pipe.execute_command("CLUSTER", "NODES")
-    pipe.execute_command("CLUSTER", "INFO")
-    pipe.execute_command("DBSIZE")
-    pipe.execute_command("INFO", "replication")
-    nodes_text, info_text, keys, replication = pipe.execute()
-    replication = dict(replication)
-    link = replication.get("master_link_status")
+    """A PodState from the replies to OBSERVE; raises on error replies or bad node lines."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    nodes_text, info_text, keys, replication = replies
+    link = parse_info(str(replication)).get("master_link_status")
     return PodState(
         ordinal=ordinal,
         pod=naming.pod_name(ordinal),
@@ -37,23 +41,23 @@ def observe_pod(
         port=port,
         nodes=tuple(parse_cluster_nodes(str(nodes_text))),
         info=parse_info(str(info_text)),
-        keys=int(keys),
+        keys=int(str(keys)),
         master_link_up=None if link is None else link == "up",
     )
 
 
 def observe_all(
-    addresses: dict[int, str],
-    port: int,
-    clients: dict[int, redis.Redis],
-    naming: PodNaming,
-    pool: ThreadPoolExecutor,
+    addresses: dict[int, str], port: int, clients: dict[int, redis.Redis], naming: PodNaming
 ) -> list[PodState] | None:
     """Every pod's state, or None when some pod could not be observed this round."""
-
-    def one(ordinal: int) -> PodState | None:
+    ordinals = sorted(addresses)
+    results = scatter([(clients[o], OBSERVE) for o in ordinals])
+    states: list[PodState] = []
+    for ordinal, result in zip(ordinals, results, strict=True):
         try:
-            return observe_pod(ordinal, addresses[ordinal], port, clients[ordinal], naming)
+            if isinstance(result, Exception):
+                raise result
+            states.append(pod_state(ordinal, addresses[ordinal], port, naming, result))
         except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
             log.warning(
                 "observe_failed",
@@ -61,47 +65,30 @@ def observe_all(
                 ip=addresses[ordinal],
                 error=str(exc),
             )
-            return None
-
-    states = list(pool.map(one, sorted(addresses)))
-    if any(state is None for state in states):
-        return None
-    return [state for state in states if state is not None]
+    return states if len(states) == len(ordinals) else None
 
 
-def settled(client: redis.Redis, size: int) -> bool:
+def settled(replies: list[Reply] | Exception, size: int) -> bool:
     """Cheap check of one node: cluster ok, knows `size` nodes, and a replica's link is up."""
-    pipe = client.pipeline(transaction=False)
-    pipe.execute_command("CLUSTER", "INFO")
-    pipe.execute_command("INFO", "replication")
-    info_text, replication = pipe.execute()
-    info = parse_info(str(info_text))
-    link_ok = dict(replication).get("master_link_status", "up") == "up"
+    if isinstance(replies, Exception) or any(isinstance(r, Exception) for r in replies):
+        return False
+    info, replication = (parse_info(str(r)) for r in replies)
     return (
-        info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(size)
-    ) and link_ok
+        info.get("cluster_state") == "ok"
+        and info.get("cluster_known_nodes") == str(size)
+        and replication.get("master_link_status", "up") == "up"
+    )
 
 
-def wait_settled(
-    clients: dict[int, redis.Redis], pool: ThreadPoolExecutor, limit_seconds: float
-) -> None:
+def wait_settled(clients: dict[int, redis.Redis], limit_seconds: float) -> None:
     """Poll cheap replies until every node looks settled or `limit_seconds` pass, so that the
     heavier full observation (every node's whole CLUSTER NODES) runs only when it can succeed."""
-    pending = set(clients)
+    pending = sorted(clients)
     deadline = time.monotonic() + limit_seconds
     while pending and time.monotonic() < deadline:
         sweep_started = time.monotonic()
-
-        def check(ordinal: int) -> bool:
-            try:
-                return settled(clients[ordinal], len(clients))
-            except (redis.RedisError, OSError):
-                return False
-
-        done = [
-            o for o, ok in zip(sorted(pending), pool.map(check, sorted(pending)), strict=True) if ok
-        ]
-        pending.difference_update(done)
+        results = scatter([(clients[o], SETTLE) for o in pending])
+        pending = [o for o, r in zip(pending, results, strict=True) if not settled(r, len(clients))]
         if pending:
             # Slow replies mean busy nodes: poll no more often than a sweep takes.
             time.sleep(max(SETTLE_POLL_SECONDS, time.monotonic() - sweep_started))

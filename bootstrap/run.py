@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis
@@ -11,7 +10,7 @@ import structlog
 
 from bootstrap.apply import apply_actions
 from bootstrap.converge import waiting_for
-from bootstrap.discover import MAX_PARALLEL, Deadline, wait_for_dns, wait_for_ping
+from bootstrap.discover import Deadline, wait_for_dns, wait_for_ping
 from bootstrap.errors import NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
 from bootstrap.observe import observe_all, wait_settled
@@ -63,15 +62,7 @@ def run(settings: Settings) -> Outcome:
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(clients))) as pool:
-        return converge(
-            settings,
-            shape=shape,
-            addresses=addresses,
-            clients=clients,
-            pool=pool,
-            deadline=deadline,
-        )
+    return converge(settings, shape=shape, addresses=addresses, clients=clients, deadline=deadline)
 
 
 def converge(
@@ -80,7 +71,6 @@ def converge(
     shape: Shape,
     addresses: dict[int, str],
     clients: dict[int, redis.Redis],
-    pool: ThreadPoolExecutor,
     deadline: Deadline,
 ) -> Outcome:
     naming = settings.naming
@@ -90,7 +80,7 @@ def converge(
     while True:
         rounds += 1
         round_started = time.monotonic()
-        pods = observe_all(addresses, settings.redis_port, clients, naming, pool)
+        pods = observe_all(addresses, settings.redis_port, clients, naming)
         if pods is not None:
             plan = make_plan(shape, pods)
             if plan.refusal:
@@ -100,7 +90,7 @@ def converge(
                 raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
             if plan.actions:
                 acted = True
-                apply_actions(plan.actions, clients, naming, pool)
+                apply_actions(plan.actions, clients, naming)
             else:
                 reasons = waiting_for(pods, shape.size)
                 if not reasons:
@@ -109,7 +99,7 @@ def converge(
                 if reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons
-                wait_settled(clients, pool, limit_seconds=min(2.0, deadline.remaining()))
+                wait_settled(clients, limit_seconds=min(2.0, deadline.remaining()))
         if deadline.remaining() <= 0:
             raise NotConverged(
                 f"the cluster did not converge within {settings.timeout_seconds:.0f}s:"

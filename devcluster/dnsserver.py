@@ -1,15 +1,18 @@
-"""Tiny authoritative UDP DNS server answering like CoreDNS's kubernetes plugin does for a
-StatefulSet's headless Service; the JSON zone file is re-read on change so tests can move pods."""
+"""Tiny authoritative DNS server (UDP, and TCP for answers too big for UDP) answering like
+CoreDNS's kubernetes plugin does for a StatefulSet's headless Service; the JSON zone file is
+re-read on change so tests can move pods."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +33,8 @@ import structlog
 import clusterkit.logs
 
 log = structlog.get_logger()
+
+TCP_IDLE_TIMEOUT = 5.0  # seconds a TCP client may stay silent before we hang up
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -144,23 +149,25 @@ class _ZoneFile:
         self.path = path
         self.zone, self._key = _read(path)
         self._bad_key: tuple[int, ...] | None = None
+        self._lock = threading.Lock()  # the UDP loop and TCP connections share one instance
 
     def current(self) -> Zone:
-        try:
-            st = os.stat(self.path)
-        except OSError:
+        with self._lock:
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                return self.zone
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if key in (self._key, self._bad_key):
+                return self.zone
+            try:
+                self.zone, self._key = _read(self.path)
+            except (OSError, ValueError) as exc:
+                self._bad_key = key  # warn once per bad version, keep serving the old zone
+                log.warning("dns_zone_reload_failed", path=str(self.path), error=str(exc))
+                return self.zone
+            log.info("dns_zone_reloaded", path=str(self.path), records=len(self.zone.records))
             return self.zone
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if key in (self._key, self._bad_key):
-            return self.zone
-        try:
-            self.zone, self._key = _read(self.path)
-        except (OSError, ValueError) as exc:
-            self._bad_key = key  # warn once per bad version, keep serving the old zone
-            log.warning("dns_zone_reload_failed", path=str(self.path), error=str(exc))
-            return self.zone
-        log.info("dns_zone_reloaded", path=str(self.path), records=len(self.zone.records))
-        return self.zone
 
 
 class _Stop(BaseException):  # not Exception: no handler below may swallow it
@@ -180,15 +187,37 @@ def serve(bind_ip: str, port: int, zone_path: Path, ready_file: Path | None = No
     family = socket.AF_INET6 if ipaddress.ip_address(bind_ip).version == 6 else socket.AF_INET
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            # No SO_REUSEADDR: for UDP it would let two servers share the port silently.
-            sock.bind((bind_ip, port))
-            log.info("dns_server_started", bind=bind_ip, port=port, zone=str(zone_path))
-            if ready_file is not None:
-                ready_file.touch()
-            while True:
-                data, peer = sock.recvfrom(65535)
-                _handle(sock, zone_file, data, peer)
+        with (
+            socket.socket(family, socket.SOCK_DGRAM) as udp,
+            socket.socket(family, socket.SOCK_STREAM) as tcp,
+        ):
+            # No SO_REUSEADDR for UDP: it would let two servers share the port silently.
+            udp.bind((bind_ip, port))
+            # For TCP it only lets us rebind past TIME_WAIT; two listeners still conflict.
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((bind_ip, port))
+            tcp.listen()
+            acceptor = threading.Thread(
+                target=_accept_loop, args=(tcp, zone_file), name="dns-tcp", daemon=True
+            )
+            acceptor.start()
+            try:
+                log.info("dns_server_started", bind=bind_ip, port=port, zone=str(zone_path))
+                if ready_file is not None:
+                    ready_file.touch()
+                while True:
+                    data, peer = udp.recvfrom(65535)
+                    if (wire := _reply(zone_file.current(), data, peer, tcp=False)) is None:
+                        continue
+                    try:
+                        udp.sendto(wire, peer)
+                    except OSError as exc:
+                        log.debug("dns_reply_failed", peer=str(peer), error=str(exc))
+            finally:
+                # shutdown() wakes the blocked accept() (close() alone may not, on Linux).
+                with contextlib.suppress(OSError):
+                    tcp.shutdown(socket.SHUT_RDWR)
+                acceptor.join(timeout=1)
     except _Stop:
         log.info("dns_server_stopped", bind=bind_ip, port=port)
     finally:
@@ -196,28 +225,59 @@ def serve(bind_ip: str, port: int, zone_path: Path, ready_file: Path | None = No
             signal.signal(s, handler)
 
 
-def _handle(sock: socket.socket, zones: _ZoneFile, data: bytes, peer: tuple[object, ...]) -> None:
+def _reply(zone: Zone, data: bytes, peer: object, *, tcp: bool) -> bytes | None:
+    """The wire reply to one wire query; None (send nothing) for garbage or a response."""
     try:
         query = dns.message.from_wire(data)
     except Exception as exc:  # any garbage on the wire must not stop the server
-        log.debug("dns_malformed_packet", peer=str(peer), error=repr(exc))
-        return
+        log.debug("dns_malformed_packet", peer=str(peer), tcp=tcp, error=repr(exc))
+        return None
     if query.flags & dns.flags.QR:
-        return  # a response, not a query: answering could start a loop
+        return None  # a response, not a query: answering could start a loop
+    resp = answer(zone, query)
+    # Over UDP, set TC rather than exceed 512 bytes or the client's EDNS size: the client
+    # then retries over TCP, where only the 2-byte length prefix limits the size.
+    limit = 65535 if tcp else max(512, query.payload) if query.edns >= 0 else 512
     try:
-        resp = answer(zones.current(), query)
-        limit = max(512, query.payload) if query.edns >= 0 else 512
-        sock.sendto(resp.to_wire(max_size=limit, prefer_truncation=True), peer)
-    except (OSError, dns.exception.DNSException) as exc:
-        log.debug("dns_reply_failed", peer=str(peer), error=str(exc))
+        return resp.to_wire(max_size=limit, prefer_truncation=True)
+    except dns.exception.DNSException as exc:
+        log.debug("dns_reply_failed", peer=str(peer), tcp=tcp, error=str(exc))
+        return None
+
+
+def _accept_loop(listener: socket.socket, zones: _ZoneFile) -> None:
+    # Blocked here and in the connection threads (which inherit the mask), stop signals
+    # always go to the main thread, interrupting its recvfrom.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    while True:
+        try:
+            conn, peer = listener.accept()
+        except OSError:
+            return  # the listener was shut down: the server is stopping
+        args = (conn, peer, zones)
+        threading.Thread(target=_serve_tcp, args=args, name="dns-tcp-conn", daemon=True).start()
+
+
+def _serve_tcp(conn: socket.socket, peer: object, zones: _ZoneFile) -> None:
+    """Answer 2-byte length-prefixed queries until EOF, garbage or TCP_IDLE_TIMEOUT of silence."""
+    conn.settimeout(TCP_IDLE_TIMEOUT)
+    try:
+        with conn, conn.makefile("rb") as stream:
+            while len(prefix := stream.read(2)) == 2:
+                data = stream.read(int.from_bytes(prefix, "big"))  # short on EOF: garbage
+                if (wire := _reply(zones.current(), data, peer, tcp=True)) is None:
+                    return
+                conn.sendall(len(wire).to_bytes(2, "big") + wire)
+    except OSError as exc:  # includes the idle timeout
+        log.debug("dns_tcp_closed", peer=str(peer), error=str(exc) or type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devcluster.dnsserver", description=__doc__)
-    parser.add_argument("--bind", required=True, help="IP address to listen on (UDP)")
+    parser.add_argument("--bind", required=True, help="IP address to listen on (UDP and TCP)")
     parser.add_argument("--port", type=int, default=53)
     parser.add_argument("--zone", type=Path, required=True, help="JSON zone file")
-    parser.add_argument("--ready-file", type=Path, help="touched once the socket is bound")
+    parser.add_argument("--ready-file", type=Path, help="touched once both sockets are bound")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     clusterkit.logs.configure(level=args.log_level)

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.flags
+import dns.message
+import dns.query
 import dns.resolver
 import pytest
 
@@ -27,6 +30,8 @@ POD0 = "redis-0.redis.default.svc.cluster.local."
 POD1 = "redis-1.redis.default.svc.cluster.local."
 SERVICE = "redis.default.svc.cluster.local."
 RECORDS = {POD0: ["127.12.0.1"], POD1: ["127.12.0.2"], SERVICE: ["127.12.0.1", "127.12.0.2"]}
+BIG = "big.default.svc.cluster.local."  # a headless Service with 200 pods: too big for UDP
+BIG_ADDRS = sorted(f"127.13.{i // 100}.{i % 100 + 1}" for i in range(200))
 
 
 @dataclass
@@ -159,6 +164,55 @@ def test_garbage_packets_do_not_crash_the_server(server: Server) -> None:
     assert resolve(server, POD0) == ["127.12.0.1"]
     assert server.proc.poll() is None
     assert "dns_malformed_packet" in server.log.read_text()
+
+
+def test_200_pod_service_resolves_via_tcp_fallback(server: Server) -> None:
+    write_zone(server.zone, DOMAIN, {**RECORDS, BIG: BIG_ADDRS})
+    truncated = dns.query.udp(dns.message.make_query(BIG, "A"), server.ip, timeout=2, port=PORT)
+    assert truncated.flags & dns.flags.TC  # so the resolver below must have retried over TCP
+    assert resolve(server, BIG) == BIG_ADDRS
+    assert resolve(server, POD0) == ["127.12.0.1"]  # small answers still fit in UDP
+
+
+def tcp_addresses(resp: dns.message.Message) -> list[str]:
+    assert not resp.flags & dns.flags.TC
+    return sorted(rd.to_text() for rrset in resp.answer for rd in rrset)
+
+
+def test_raw_tcp_queries_share_one_connection(server: Server) -> None:
+    write_zone(server.zone, DOMAIN, {**RECORDS, BIG: BIG_ADDRS})
+    with socket.create_connection((server.ip, PORT), timeout=2) as sock:
+        for name, expected in ((BIG, BIG_ADDRS), (POD1, ["127.12.0.2"]), (BIG, BIG_ADDRS)):
+            query = dns.message.make_query(name, "A")
+            resp = dns.query.tcp(query, server.ip, timeout=2, port=PORT, sock=sock)
+            assert tcp_addresses(resp) == expected
+    # and one connection per query, as dnspython's resolver does it
+    resp = dns.query.tcp(dns.message.make_query(POD0, "A"), server.ip, timeout=2, port=PORT)
+    assert tcp_addresses(resp) == ["127.12.0.1"]
+
+
+def test_garbage_over_tcp_does_not_crash_the_server(server: Server) -> None:
+    junks = [b"", b"\x00", b"\x00\x0c" + b"\xff" * 12, b"\x01\x2c" + os.urandom(300), b"\xff\xff"]
+    for junk in junks:
+        with socket.create_connection((server.ip, PORT), timeout=2) as sock:
+            sock.sendall(junk)
+            sock.shutdown(socket.SHUT_WR)
+            assert sock.recv(1) == b""  # the server hangs up without answering
+    assert resolve(server, POD0) == ["127.12.0.1"]
+    resp = dns.query.tcp(dns.message.make_query(POD1, "A"), server.ip, timeout=2, port=PORT)
+    assert tcp_addresses(resp) == ["127.12.0.2"]
+    assert server.proc.poll() is None
+    assert "dns_malformed_packet" in server.log.read_text()
+
+
+def test_sigterm_stops_the_server_even_with_an_idle_tcp_client(server: Server) -> None:
+    with socket.create_connection((server.ip, PORT), timeout=2):
+        time.sleep(0.2)  # let the server accept it
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=5) == 0
+        assert time.monotonic() - started < 2
+    assert "dns_server_stopped" in server.log.read_text()
 
 
 def test_sigterm_stops_the_server_cleanly(server: Server) -> None:

@@ -1,4 +1,4 @@
-"""Pure tests of devcluster.dnsserver: answer() on hand-made queries, no sockets."""
+"""Pure tests of devcluster.dnsserver: answer() and _reply() on hand-made queries, no sockets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from devcluster.dnsserver import Zone, answer, load_zone, write_zone
+from devcluster.dnsserver import Zone, _reply, answer, load_zone, write_zone
 
 POD0 = "redis-0.redis.default.svc.cluster.local."
 POD1 = "redis-1.redis.default.svc.cluster.local."
@@ -113,3 +113,44 @@ def test_write_zone_refuses_bad_addresses(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_zone(tmp_path / "zone.json", "cluster.local", {POD0: ["300.1.1.1"]})
     assert not (tmp_path / "zone.json").exists()
+
+
+BIG = "big.default.svc.cluster.local."  # a headless Service with 200 pods
+BIG_ADDRS = sorted(f"127.13.{i // 100}.{i % 100 + 1}" for i in range(200))
+BIG_ZONE = Zone.build("cluster.local", {BIG: BIG_ADDRS})
+
+
+def wire_reply(query: dns.message.Message, *, tcp: bool) -> tuple[int, dns.message.Message]:
+    wire = _reply(BIG_ZONE, query.to_wire(), "peer", tcp=tcp)
+    assert wire is not None
+    return len(wire), dns.message.from_wire(wire)
+
+
+@pytest.mark.parametrize(("edns", "payload", "limit"), [(-1, 0, 512), (0, 1232, 1232)])
+def test_udp_reply_too_big_for_the_client_is_truncated(edns: int, payload: int, limit: int) -> None:
+    size, resp = wire_reply(
+        dns.message.make_query(BIG, "A", use_edns=edns, payload=payload), tcp=False
+    )
+    assert size <= limit
+    assert resp.flags & dns.flags.TC
+    assert resp.answer == []
+
+
+def test_udp_reply_fitting_the_edns_size_is_whole() -> None:
+    _, resp = wire_reply(dns.message.make_query(BIG, "A", use_edns=0, payload=4096), tcp=False)
+    assert not resp.flags & dns.flags.TC
+    assert addresses(resp) == BIG_ADDRS
+
+
+def test_tcp_reply_is_never_truncated_below_64k() -> None:
+    size, resp = wire_reply(dns.message.make_query(BIG, "A"), tcp=True)
+    assert size > 512
+    assert not resp.flags & dns.flags.TC
+    assert addresses(resp) == BIG_ADDRS
+
+
+def test_garbage_and_responses_get_no_reply() -> None:
+    response = answer(BIG_ZONE, dns.message.make_query(BIG, "A"))
+    for data in (b"", b"\xff" * 12, response.to_wire()):
+        for tcp in (False, True):
+            assert _reply(BIG_ZONE, data, "peer", tcp=tcp) is None
