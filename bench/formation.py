@@ -73,7 +73,7 @@ def start_redis_cli(cluster: DevCluster) -> subprocess.Popen[bytes]:
 def one_run(tool: str, size: int, root: Path) -> tuple[float, float]:
     """(seconds until all nodes ok, seconds until the tool exited)."""
     cluster = DevCluster(root / f"{tool}-{size}-{time.monotonic_ns()}")
-    cluster.up(size, 1)
+    cluster.up(size, 1, sidecars=False)  # formation only: both tools on the same bare pods
     try:
         time.sleep(POD_AGE_SECONDS)
         started = time.monotonic()

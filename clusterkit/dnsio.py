@@ -5,6 +5,8 @@ from __future__ import annotations
 import dns.exception
 import dns.resolver
 
+from clusterkit.slots import is_number
+
 
 def make_resolver(
     nameserver: tuple[str, int] | None, timeout: float = 1.0
@@ -34,3 +36,20 @@ def resolve_addresses(resolver: dns.resolver.Resolver, name: str) -> list[str]:
             return []
         return sorted({rr.to_text() for rr in answer})
     return []
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """`host[:port]` or `[v6]:port` into (host, port); a bare v6 address keeps port 53.
+    Raises ValueError naming what is wrong."""
+    text = text.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r} is not [v6-address]:port")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not host or not is_number(port) or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host[:port] with port 1..65535")
+    return host, int(port)

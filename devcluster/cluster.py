@@ -3,17 +3,13 @@ follows them, and the real bootstrap Job. Used by the CLI, the demo, the tests a
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -22,18 +18,8 @@ from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.redisio import connect
 from devcluster import processes
 from devcluster.dnsserver import write_zone
-from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
-
-
-@dataclass(frozen=True)
-class JobResult:
-    returncode: int
-    events: list[dict[str, object]]
-    """The Job's structlog events, parsed from its JSON lines."""
-
-    def last(self, event: str) -> dict[str, object] | None:
-        found = [e for e in self.events if e.get("event") == event]
-        return found[-1] if found else None
+from devcluster.jobs import JobResult, free_octet, parse_events
+from devcluster.state import DNS_PORT, SIDECAR_PORT, ClusterState, PodRecord, StateDir
 
 
 class DevCluster:
@@ -115,11 +101,13 @@ class DevCluster:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def up(self, pods: int = 6, replicas_per_master: int = 1) -> None:
+    def up(self, pods: int = 6, replicas_per_master: int = 1, sidecars: bool = True) -> None:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work)."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
-        state = ClusterState(octet=free_octet(), replicas_per_master=replicas_per_master)
+        state = ClusterState(
+            octet=free_octet(), replicas_per_master=replicas_per_master, sidecars=sidecars
+        )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
         self.dirs.password_file.write_text(secrets.token_urlsafe(24) + "\n")
@@ -133,16 +121,43 @@ class DevCluster:
         self.dirs.save(state)
         self.start_pods([p.name for p in state.pods])
 
-    def start_pods(self, names: Iterable[str]) -> None:
-        """Start pods with NEW addresses and their old data directories, all at once."""
+    def start_pods(
+        self, names: Iterable[str], before_redis: Callable[[PodRecord], None] | None = None
+    ) -> dict[str, str]:
+        """Start pods with NEW addresses and their old data, all at once, as Kubernetes does:
+        the DNS record first, then the sidecar, and Redis only once /startupz answers 200.
+        `before_redis` runs per pod just before its Redis starts (the benchmark runs the
+        update-node.sh sed there). Returns pod -> reason for pods whose sidecar held Redis back."""
         state = self.require()
         records = [state.pod(n) for n in names]
-        password = self.password
         for pod in records:
             pod.ip = state.take_address()
-            pod_dir = self.dirs.pod_dir(pod.name)
-            pod_dir.mkdir(parents=True, exist_ok=True)
-            config = pod_dir / "redis.conf"
+            pod.running = True
+            self.dirs.pod_dir(pod.name).mkdir(parents=True, exist_ok=True)
+            self.dirs.data_dir(pod.name).mkdir(parents=True, exist_ok=True)
+        self.dirs.save(state)
+        self.write_zone()
+        held_back: dict[str, str] = {}
+        if state.sidecars:
+            for pod in records:
+                pod.sidecar_pid = processes.start_sidecar(
+                    self.sidecar_env(pod), self.dirs.pod_dir(pod.name) / "sidecar.log"
+                )
+            self.dirs.save(state)
+            for pod in records:
+                assert pod.sidecar_pid is not None
+                started, reason = processes.wait_started(
+                    f"http://{pod.ip}:{SIDECAR_PORT}/startupz", pod.sidecar_pid
+                )
+                if not started:
+                    held_back[pod.name] = reason
+        password = self.password
+        for pod in records:
+            if pod.name in held_back:
+                continue
+            if before_redis is not None:
+                before_redis(pod)
+            config = self.dirs.pod_dir(pod.name) / "redis.conf"
             processes.write_pod_config(
                 config,
                 ip=pod.ip,
@@ -152,19 +167,45 @@ class DevCluster:
                 announce_hostname=state.naming.pod_fqdn(pod.ordinal),
             )
             pod.pid = processes.start_redis(config)
-            self.dirs.save(state)
+        self.dirs.save(state)
         for pod in records:
-            assert pod.pid is not None
-            processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
-        self.write_zone()
+            if pod.pid is not None:
+                processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
+        return held_back
+
+    def sidecar_env(self, pod: PodRecord) -> dict[str, str]:
+        """The sidecar's environment, as the StatefulSet's Downward API and config set it."""
+        state = self.require()
+        env = dict(os.environ)
+        env.update(
+            POD_IP=pod.ip,
+            POD_NAME=pod.name,
+            POD_NAMESPACE=state.namespace,
+            NODE_NAME=f"devnode-{pod.ordinal % 3}",
+            NODES_CONF=str(self.dirs.data_dir(pod.name) / "nodes.conf"),
+            REDIS_PORT=str(state.port),
+            REDIS_PASSWORD_FILE=str(self.dirs.password_file),
+            STATEFULSET_NAME=state.statefulset,
+            HEADLESS_SERVICE=state.service,
+            NAMESPACE=state.namespace,
+            CLUSTER_DOMAIN=state.cluster_domain,
+            DNS_NAMESERVER=state.dns_nameserver,
+            HTTP_HOST=pod.ip,
+            HTTP_PORT=str(SIDECAR_PORT),
+            TERMINATION_LOG=str(self.dirs.pod_dir(pod.name) / "termination-log"),
+        )
+        return env
 
     def stop_pods(self, names: Iterable[str]) -> None:
+        """Stop Redis (SIGTERM, it saves), then the sidecar, as a native sidecar stops last."""
         state = self.require()
         records = [state.pod(n) for n in names]
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda p: processes.stop(p.pid, "redis-server"), records))
+            list(pool.map(lambda p: processes.stop(p.sidecar_pid, "sidecar"), records))
         for pod in records:
-            pod.pid = None
+            pod.pid = pod.sidecar_pid = None
+            pod.running = False
         self.dirs.save(state)
         self.write_zone()
 
@@ -178,7 +219,7 @@ class DevCluster:
         if not self.dirs.exists():
             return
         state = self.require()
-        self.stop_pods([p.name for p in state.pods if p.pid is not None])
+        self.stop_pods([p.name for p in state.pods if p.running])
         processes.stop(state.dns_pid, "devcluster.dnsserver")
         shutil.rmtree(self.dirs.root)
         self.state = None
@@ -233,28 +274,3 @@ class DevCluster:
         with (self.dirs.root / "job.log").open("a") as log:
             log.write(output)
         return JobResult(process.returncode, parse_events(output))
-
-
-def parse_events(output: str) -> list[dict[str, object]]:
-    events = []
-    for line in output.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, Mapping):
-            events.append(dict(event))
-    return events
-
-
-def free_octet() -> int:
-    """A 127.X.0.0/16 range whose DNS address is free, so devclusters (and tests) don't collide."""
-    for _ in range(50):
-        octet = random.randint(16, 250)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((f"127.{octet}.255.53", DNS_PORT))
-            except OSError:
-                continue
-        return octet
-    raise RuntimeError("no free 127.X.0.0/16 range for a devcluster")

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -133,3 +135,43 @@ def start_dns(ip: str, port: int, zone_file: Path, log_file: Path, timeout: floa
             raise RuntimeError(f"the DNS server did not start on {ip}:{port}; see {log_file}")
         time.sleep(0.02)
     return process.pid
+
+
+def start_sidecar(env: dict[str, str], log_file: Path) -> int:
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sidecar"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    return process.pid
+
+
+def http_status(url: str, timeout: float = 1.0) -> tuple[int, str]:
+    """(status, body) of a GET; (0, reason) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)
+
+
+def wait_started(url: str, pid: int, timeout: float = 20.0) -> tuple[bool, str]:
+    """Poll a startup probe like the kubelet does: (True, _) on 200, (False, reason) on 500, on
+    the sidecar's exit, or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = http_status(url)
+        if status == 200:
+            return True, body
+        if status == 500:
+            return False, body
+        if not alive(pid, "sidecar"):
+            return False, "the sidecar exited; see sidecar.log"
+        time.sleep(0.05)
+    return False, f"startup probe not 200 after {timeout:.0f}s"

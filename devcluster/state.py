@@ -10,6 +10,8 @@ from pathlib import Path
 
 from clusterkit.naming import PodNaming
 
+SIDECAR_PORT = 9121
+"""The sidecar's HTTP port on each pod's address, as in the StatefulSet."""
 DNS_PORT = 10053
 """Unprivileged port for the simulated cluster DNS (53 needs root; 5353 is mDNS's)."""
 
@@ -27,7 +29,11 @@ class PodRecord:
     ordinal: int
     ip: str
     pid: int | None = None
-    """redis-server's pid while the pod runs; None once stopped."""
+    """redis-server's pid while it runs; None once stopped (or held back by the sidecar)."""
+    sidecar_pid: int | None = None
+    """The sidecar's pid while the pod runs."""
+    running: bool = False
+    """Scheduled with an address: its DNS record is published (publishNotReadyAddresses)."""
 
 
 @dataclass
@@ -42,6 +48,8 @@ class ClusterState:
     cluster_domain: str = "cluster.local"
     port: int = 6379
     replicas_per_master: int = 1
+    sidecars: bool = True
+    """Run the sidecar in every pod, as the StatefulSet does (the formation benchmark doesn't)."""
     next_address: int = 1
     """Counter for pod addresses: each (re)start takes the next one, as new pods get new IPs."""
     dns_pid: int | None = None
@@ -79,7 +87,7 @@ class ClusterState:
         """What CoreDNS would answer: an A record per running pod, the Service name for all."""
         naming = self.naming
         records: dict[str, list[str]] = {}
-        visible = [p for p in self.pods if p.pid is not None and p.name not in self.dns_hidden]
+        visible = [p for p in self.pods if p.running and p.name not in self.dns_hidden]
         for pod in visible:
             records[naming.pod_fqdn(pod.ordinal) + "."] = [pod.ip]
         if visible:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from bootstrap.errors import ExitCode
-from devcluster.cluster import DevCluster, parse_events
-from tests.integration.health import problems, views, wait_healthy
+from devcluster.cluster import DevCluster
+from devcluster.health import problems, views, wait_healthy
+from devcluster.jobs import parse_events
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,192 @@
+"""The sidecar's work: fix nodes.conf once at startup, then turn a loop that watches Redis,
+reports health and heals peer addresses."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import dns.resolver
+import redis
+import structlog
+
+from clusterkit.dnsio import resolve_addresses
+from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
+from clusterkit.redisio import BUSY_PREFIXES, connect, parse_info
+from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map, write_atomically
+from sidecar.heal import RateLimit, plan_meets, pod_map_from
+from sidecar.health import HealthState, readiness
+from sidecar.settings import SidecarSettings
+
+log = structlog.get_logger()
+
+PING_TIMEOUT_SECONDS = 2.0
+PEER_TIMEOUT_SECONDS = 1.0
+
+
+class Agent:
+    def __init__(
+        self, settings: SidecarSettings, state: HealthState, resolver: dns.resolver.Resolver
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.metrics = state.metrics
+        self.resolver = resolver
+        self.password = settings.read_password()
+        self.redis = connect(
+            settings.pod_ip, settings.redis_port, self.password, PING_TIMEOUT_SECONDS
+        )
+        self.meet_limit = RateLimit(seconds=5.0)
+        self.pod_map = read_pod_map(settings.nodes_conf)
+
+    # -- startup ---------------------------------------------------------------------------
+
+    def resolve(self, fqdn: str) -> str | None:
+        addresses = resolve_addresses(self.resolver, fqdn)
+        if not addresses:
+            self.metrics.dns_failures.inc()
+        return addresses[0] if addresses else None
+
+    def startup(self) -> bool:
+        """Fix nodes.conf; True when Redis may start. A failure is reported, never raised."""
+        s = self.settings
+        try:
+            report = fix_nodes_conf(s.nodes_conf, s.pod_ip, s.naming, self.resolve)
+        except FixError as exc:
+            reason = str(exc)
+            log.error("nodes_conf_corrupt", path=str(s.nodes_conf), error=reason)
+            self.metrics.nodes_conf_rewrites.labels("corrupt").set(1)
+            self.write_termination_message(reason)
+            with self.state.lock:
+                self.state.startup, self.state.startup_reason = "failed", reason
+            return False
+        self.metrics.nodes_conf_rewrites.labels(report.outcome).set(1)
+        log.info(
+            "nodes_conf_checked",
+            path=str(s.nodes_conf),
+            outcome=report.outcome,
+            changed={k[:8]: f"{a} -> {b}" for k, (a, b) in report.changed.items()},
+            unresolved=[k[:8] for k in report.unresolved],
+        )
+        with self.state.lock:
+            self.state.startup, self.state.startup_reason = "ok", f"nodes.conf {report.outcome}"
+        return True
+
+    def write_termination_message(self, reason: str) -> None:
+        try:
+            self.settings.termination_log.write_text(reason[:4000] + "\n")
+        except OSError as exc:
+            log.warning("termination_log_unwritable", error=str(exc))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.turn()
+            stop.wait(self.settings.heal_interval_seconds)
+
+    def turn(self) -> None:
+        """One turn: PING, observe, readiness, metrics, heal. Never raises."""
+        self.metrics.loop_turns.inc()
+        try:
+            if self.ping():
+                self.observe_and_heal()
+        except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
+            log.warning("turn_failed", error=str(exc))
+            self.set_ready(False, f"cannot read cluster state: {exc}")
+        self.state.turned()
+
+    def ping(self) -> bool:
+        """True when Redis answered PONG. Busy replies are alive; only silence counts as hung."""
+        try:
+            self.redis.ping()
+        except redis.TimeoutError:
+            with self.state.lock:
+                self.state.ping_timeouts += 1
+            self.metrics.redis_up.set(0)
+            self.set_ready(False, "Redis does not answer PING")
+            return False
+        except redis.ConnectionError:
+            # Not listening: not started yet (or restarting). Kubernetes restarts a crashed
+            # container by itself; liveness must not add to that.
+            self.reset_timeouts()
+            self.metrics.redis_up.set(0)
+            self.set_ready(False, "Redis is not running")
+            return False
+        except redis.ResponseError as exc:
+            self.reset_timeouts()
+            busy = str(exc).startswith(BUSY_PREFIXES)
+            self.set_ready(False, f"Redis is {str(exc).split(' ')[0]}" if busy else str(exc))
+            return False
+        self.reset_timeouts()
+        self.metrics.redis_up.set(1)
+        return True
+
+    def reset_timeouts(self) -> None:
+        with self.state.lock:
+            self.state.ping_timeouts = 0
+
+    def set_ready(self, ready: bool, reason: str) -> None:
+        with self.state.lock:
+            self.state.ready, self.state.ready_reason = ready, reason
+
+    def observe_and_heal(self) -> None:
+        info = parse_info(str(self.redis.execute_command("CLUSTER", "INFO")))
+        nodes = parse_cluster_nodes(str(self.redis.execute_command("CLUSTER", "NODES")))
+        link = self.redis.info("replication").get("master_link_status")
+        me = myself(nodes)
+        self.update_metrics(info, me, link)
+        ready, reason = readiness(info, me, link)
+        self.set_ready(ready, reason)
+        with self.state.lock:
+            self.state.node_id = me.node_id
+        self.remember_pods(nodes)
+        self.heal(nodes)
+
+    def update_metrics(self, info: dict[str, str], me: NodeLine, link: str | None) -> None:
+        m = self.metrics
+        m.cluster_state_ok.set(1 if info.get("cluster_state") == "ok" else 0)
+        for state in ("ok", "pfail", "fail"):
+            m.slots.labels(state).set(int(info.get(f"cluster_slots_{state}", "0")))
+        m.known_nodes.set(int(info.get("cluster_known_nodes", "0")))
+        m.is_master.set(1 if me.is_master else 0)
+        m.master_link_up.set(1 if me.is_master or link == "up" else 0)
+
+    def remember_pods(self, nodes: list[NodeLine]) -> None:
+        """Keep node id -> pod beside nodes.conf, for peers whose lines lose their hostname."""
+        current = {**self.pod_map, **pod_map_from(nodes, self.settings.naming)}
+        if current != self.pod_map:
+            self.pod_map = current
+            try:
+                write_atomically(
+                    self.settings.nodes_conf.parent / POD_MAP_NAME,
+                    json.dumps(current, indent=1, sort_keys=True),
+                )
+            except OSError as exc:
+                log.warning("pod_map_unwritable", error=str(exc))
+
+    def locate(self, fqdn: str, node_id: str) -> str | None:
+        """The pod's address, if the Redis answering there is `node_id`."""
+        ip = self.resolve(fqdn)
+        if ip is None:
+            return None
+        try:
+            peer = connect(ip, self.settings.redis_port, self.password, PEER_TIMEOUT_SECONDS)
+            answered = str(peer.execute_command("CLUSTER", "MYID"))
+            peer.close()
+        except (redis.RedisError, OSError):
+            return None
+        return ip if answered == node_id else None
+
+    def heal(self, nodes: list[NodeLine]) -> None:
+        for meet in plan_meets(nodes, self.settings.naming, self.pod_map, self.locate):
+            if not self.meet_limit.allow(meet.node_id):
+                continue
+            self.redis.execute_command("CLUSTER", "MEET", meet.ip, meet.port, meet.bus_port)
+            self.metrics.heal_meets.inc()
+            log.info(
+                "heal_meet",
+                peer=meet.pod_fqdn.split(".")[0],
+                peer_node=meet.node_id,
+                address=f"{meet.ip}:{meet.port}",
+            )

@@ -1,0 +1,129 @@
+"""Fix nodes.conf before Redis reads it: this node's own address, and every peer whose pod can
+be found now. Works by node id, field by field; writes atomically and keeps a .bak."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from clusterkit.naming import PodNaming
+from clusterkit.nodes import NodeLine
+from clusterkit.nodesconf import NodesConf, NodesConfError, parse_nodes_conf
+
+log = structlog.get_logger()
+
+Resolve = Callable[[str], str | None]
+"""Pod FQDN -> its current address, or None when it has none yet."""
+
+POD_MAP_NAME = "pod-map.json"
+"""Beside nodes.conf: node id -> pod name, for peers whose lines carry no hostname."""
+
+
+class FixError(Exception):
+    """nodes.conf can't be fixed safely; it was left untouched. The message says what to do."""
+
+
+@dataclass
+class FixReport:
+    outcome: str
+    """missing (no config yet), unchanged, rewritten."""
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """node id -> (old ip, new ip)."""
+    unresolved: list[str] = field(default_factory=list)
+    """Peers whose pods have no address yet: the heal loop will find them later."""
+
+
+def pod_fqdn_of(line: NodeLine, naming: PodNaming, pod_map: dict[str, str]) -> str | None:
+    """The FQDN of the pod behind a node line: from its announced hostname, else the pod map."""
+    hostname = line.address.hostname
+    if hostname:
+        ordinal = naming.ordinal_of(hostname)
+        return naming.pod_fqdn(ordinal) if ordinal is not None else hostname
+    pod = pod_map.get(line.node_id)
+    ordinal = naming.ordinal_of(pod) if pod else None
+    return naming.pod_fqdn(ordinal) if ordinal is not None else None
+
+
+def read_pod_map(nodes_conf: Path) -> dict[str, str]:
+    try:
+        data = json.loads((nodes_conf.parent / POD_MAP_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename, fsync the directory: all or nothing."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def plan_fix(
+    conf: NodesConf, pod_ip: str, naming: PodNaming, pod_map: dict[str, str], resolve: Resolve
+) -> tuple[dict[str, str], list[str]]:
+    """New IP per node id (myself -> pod_ip; peers -> where DNS says their pods are now)."""
+    me = conf.myself
+    new_ips: dict[str, str] = {}
+    unresolved: list[str] = []
+    if me.address.ip != pod_ip:
+        new_ips[me.node_id] = pod_ip
+    for line in conf.nodes:
+        if line.is_myself:
+            continue
+        fqdn = pod_fqdn_of(line, naming, pod_map)
+        address = resolve(fqdn) if fqdn else None
+        if address is None:
+            unresolved.append(line.node_id)
+        elif address != line.address.ip:
+            new_ips[line.node_id] = address
+    # Two nodes must never end up on one address (a stale record): leave those to the heal loop.
+    taken = [ip for nid, ip in new_ips.items()]
+    for node_id, ip in list(new_ips.items()):
+        if taken.count(ip) > 1 and node_id != me.node_id:
+            del new_ips[node_id]
+    return new_ips, unresolved
+
+
+def fix_nodes_conf(path: Path, pod_ip: str, naming: PodNaming, resolve: Resolve) -> FixReport:
+    """Fix `path` in place (atomically); raises FixError and leaves the file as it was when it
+    does not parse."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return FixReport("missing")
+    if not text:
+        return FixReport("missing")
+    try:
+        conf = parse_nodes_conf(text)
+    except NodesConfError as exc:
+        raise FixError(
+            f"{path} is corrupt at line {exc.line_number} ({exc.reason}); left untouched and"
+            f" Redis not started. Restore {path.name}.bak if it is sound, or move the file away"
+            " to make this node join as a new node (its slots must then come from its replica)"
+        ) from None
+    new_ips, unresolved = plan_fix(conf, pod_ip, naming, read_pod_map(path), resolve)
+    if not new_ips:
+        return FixReport("unchanged", unresolved=unresolved)
+    fixed = conf.with_ips(new_ips).render()
+    write_atomically(path.with_name(path.name + ".bak"), text)
+    write_atomically(path, fixed)
+    before = {n.node_id: n.address.ip for n in conf.nodes}
+    return FixReport(
+        "rewritten",
+        changed={nid: (before[nid], ip) for nid, ip in new_ips.items()},
+        unresolved=unresolved,
+    )

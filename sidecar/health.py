@@ -1,0 +1,118 @@
+"""Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics and /node.
+
+Liveness means "my loop turns and Redis is not hung" (a loading Redis is alive); readiness means
+"this node can serve clients now". Both are computed by the loop; the server only reports.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from clusterkit.nodes import NodeLine
+from sidecar.metrics import Metrics
+
+HUNG_AFTER_TIMEOUTS = 3
+"""Consecutive PINGs without any reply before Redis counts as hung (LOADING etc. are replies)."""
+
+
+def readiness(info: dict[str, str], me: NodeLine, link_status: str | None) -> tuple[bool, str]:
+    """Ready when the cluster is ok and this node serves: a master with slots, or a replica
+    whose link to its master is up. The reason says what is missing."""
+    if info.get("cluster_state") != "ok":
+        if info.get("cluster_known_nodes") == "1" and not me.slots:
+            return False, "cluster not formed yet (run the bootstrap Job)"
+        return False, "cluster_state is not ok"
+    if me.is_master and not me.slots:
+        return False, "master without slots"
+    if me.is_replica and link_status != "up":
+        return False, "master link down"
+    return True, "ok"
+
+
+@dataclass
+class HealthState:
+    """What the loop last saw; read by the HTTP server's threads."""
+
+    metrics: Metrics
+    liveness_stale_seconds: float = 10.0
+    pod: str = ""
+    kubernetes_node: str = ""
+    startup: str = "pending"
+    """pending, ok or failed."""
+    startup_reason: str = "nodes.conf not checked yet"
+    node_id: str = ""
+    ip: str = ""
+    ready: bool = False
+    ready_reason: str = "Redis not observed yet"
+    ping_timeouts: int = 0
+    last_turn: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def turned(self) -> None:
+        with self.lock:
+            self.last_turn = time.monotonic()
+
+    def liveness(self) -> tuple[bool, str]:
+        with self.lock:
+            idle = time.monotonic() - self.last_turn
+            if idle > self.liveness_stale_seconds:
+                return False, f"sidecar loop stuck for {idle:.0f}s"
+            if self.ping_timeouts >= HUNG_AFTER_TIMEOUTS:
+                return False, f"Redis did not answer {self.ping_timeouts} PINGs in a row (hung)"
+            return True, "ok"
+
+
+def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) for one request path."""
+    route = path.split("?", 1)[0]
+    if route == "/metrics":
+        return 200, CONTENT_TYPE_LATEST, generate_latest(state.metrics.registry)
+    if route == "/startupz":
+        code = {"ok": 200, "pending": 503}.get(state.startup, 500)
+        body: dict[str, object] = {"status": state.startup, "reason": state.startup_reason}
+    elif route == "/livez":
+        alive, reason = state.liveness()
+        code, body = (200 if alive else 503), {"reason": reason}
+    elif route == "/readyz":
+        code, body = (200 if state.ready else 503), {"reason": state.ready_reason}
+    elif route == "/node":
+        code = 200
+        body = {
+            "pod": state.pod,
+            "kubernetes_node": state.kubernetes_node,
+            "node_id": state.node_id,
+            "ip": state.ip,
+        }
+    else:
+        code, body = 404, {"reason": "endpoints: /startupz /livez /readyz /metrics /node"}
+    return code, "application/json", json.dumps(body).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    state: HealthState
+
+    def do_GET(self) -> None:
+        code, content_type, body = respond(self.state, self.path)
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Probes arrive every few seconds: no access log."""
+
+
+def serve_health(state: HealthState, host: str, port: int) -> ThreadingHTTPServer:
+    """Start the HTTP server in a daemon thread; returns it (call shutdown() to stop)."""
+    handler = type("BoundHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
+    return server

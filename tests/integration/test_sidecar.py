@@ -1,0 +1,124 @@
+"""The sidecar in devcluster pods: startup fix, healing after restarts, health endpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from devcluster.cluster import DevCluster
+from devcluster.health import wait_healthy
+from devcluster.processes import http_status
+from devcluster.state import SIDECAR_PORT
+
+pytestmark = pytest.mark.integration
+
+MakeCluster = Callable[..., DevCluster]
+KEYS = 300
+
+
+def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, dict[str, object]]:
+    status, body = http_status(f"http://{cluster.require().pod(pod).ip}:{SIDECAR_PORT}{path}")
+    return status, (json.loads(body) if body.startswith("{") else {"raw": body})
+
+
+def formed(make_cluster: MakeCluster, pods: int = 6) -> DevCluster:
+    cluster = make_cluster(pods, 1)
+    assert cluster.run_job().returncode == 0
+    client = cluster.cluster_client()
+    for i in range(KEYS):
+        client.set(f"key:{i}", str(i))
+    return cluster
+
+
+def all_keys_readable(cluster: DevCluster) -> bool:
+    client = cluster.cluster_client()
+    return all(client.get(f"key:{i}") == str(i) for i in range(KEYS))
+
+
+def role(cluster: DevCluster, pod: str) -> str:
+    return next(r["role"] for r in cluster.roles() if r["pod"] == pod)
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except (redis.RedisError, OSError, StopIteration, KeyError):
+            pass  # nodes come and go while we poll
+        time.sleep(0.2)
+    return False
+
+
+def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    # Once the sidecar has seen its Redis: up, but not ready before the Job formed the cluster.
+    assert wait_for(lambda: "not formed" in str(probe(cluster, "redis-0", "/readyz")[1]), 10)
+    assert probe(cluster, "redis-0", "/readyz")[0] == 503
+    assert probe(cluster, "redis-0", "/livez")[0] == 200
+    assert probe(cluster, "redis-0", "/startupz")[0] == 200
+    assert cluster.run_job().returncode == 0
+    for pod in ("redis-0", "redis-3"):
+
+        def ready(pod: str = pod) -> bool:
+            return probe(cluster, pod, "/readyz")[0] == 200
+
+        assert wait_for(ready, 15), pod
+    status, node = probe(cluster, "redis-4", "/node")
+    assert status == 200 and node["pod"] == "redis-4" and len(str(node["node_id"])) == 40
+    status, metrics = http_status(f"http://{cluster.require().pod('redis-1').ip}:9121/metrics")
+    assert "redis_cluster_state_ok 1.0" in metrics
+
+
+def test_deleted_master_pod_comes_back_as_replica(make_cluster: MakeCluster) -> None:
+    cluster = formed(make_cluster)
+    cluster.stop_pods(["redis-0"])
+    assert wait_for(lambda: role(cluster, "redis-3") == "master", 30)
+    cluster.start_pods(["redis-0"])
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert role(cluster, "redis-0") == "replica"
+    assert all_keys_readable(cluster)
+
+
+def test_all_pods_restarted_with_new_addresses_heal(make_cluster: MakeCluster) -> None:
+    cluster = formed(make_cluster)
+    before = {p.name: p.ip for p in cluster.require().pods}
+    cluster.restart([p.name for p in cluster.require().pods])
+    after = {p.name: p.ip for p in cluster.require().pods}
+    assert not set(before.values()) & set(after.values())
+    # Generous bound against a hang; the healing time itself is measured in bench/.
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=60) == []
+    assert all_keys_readable(cluster)
+
+
+def test_all_pods_restarted_with_half_the_dns_records_late(make_cluster: MakeCluster) -> None:
+    cluster = formed(make_cluster)
+    late = ["redis-1", "redis-3", "redis-5"]
+    cluster.stop_pods([p.name for p in cluster.require().pods])
+    cluster.set_dns_hidden(late, hidden=True)
+    cluster.start_pods([p.name for p in cluster.require().pods])
+    time.sleep(3)
+    cluster.set_dns_hidden(late, hidden=False)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=60) == []
+    assert all_keys_readable(cluster)
+
+
+def test_corrupt_nodes_conf_holds_redis_back(make_cluster: MakeCluster) -> None:
+    cluster = formed(make_cluster)
+    cluster.stop_pods(["redis-2"])
+    conf = cluster.dirs.data_dir("redis-2") / "nodes.conf"
+    damaged = conf.read_bytes().replace(b"connected", b"conected", 1)
+    conf.write_bytes(damaged)
+    held_back = cluster.start_pods(["redis-2"])
+    assert "redis-2" in held_back
+    assert cluster.require().pod("redis-2").pid is None  # Redis was never started
+    assert conf.read_bytes() == damaged
+    status, body = probe(cluster, "redis-2", "/startupz")
+    assert status == 500 and "line" in str(body["reason"])
+    termination = (cluster.dirs.pod_dir("redis-2") / "termination-log").read_text()
+    assert "nodes.conf" in termination and "corrupt" in termination
