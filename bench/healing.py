@@ -19,9 +19,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from clusterkit.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from devcluster.processes import http_status
 from devcluster.state import SIDECAR_PORT, PodRecord
 
 IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
@@ -70,7 +70,7 @@ def sidecar_figures(
         for i in range(int(seconds * rate)):
             time.sleep(max(0.0, begin + i / rate - time.monotonic()))  # a steady 50 req/s
             started = time.monotonic()
-            http_status(url)
+            http_get(url)
             latencies.append((time.monotonic() - started) * 1000)
         rss = [rss_mb(p.sidecar_pid) for p in pods if p.sidecar_pid]
         latencies.sort()

@@ -3,7 +3,7 @@ running at once (or a rerun after a crash at any point) drive the cluster to the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bootstrap.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
@@ -107,8 +107,11 @@ def claimed_slots(pods: Sequence[PodState]) -> bytearray:
     return claimed
 
 
-def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
-    """The whole plan; `pods` must be every pod of the StatefulSet, one state each."""
+def make_plan(
+    shape: Shape, pods: Sequence[PodState], hosts: Mapping[int, str] | None = None
+) -> Plan:
+    """The whole plan; `pods` must be every pod of the StatefulSet, one state each; `hosts`
+    (pod ordinal -> Kubernetes node, from the sidecars) keeps replicas off their master's node."""
     refusal = check_safety(shape, pods)
     if refusal:
         return Plan(refusal=refusal)
@@ -132,7 +135,7 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
         if wanted:
             actions.append(AddSlots(master.ordinal, tuple(compact(wanted))))
 
-    replica_of = assign_replicas(pods, masters)
+    replica_of = assign_replicas(pods, masters, hosts or {})
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
     for pod in pods:
@@ -163,14 +166,17 @@ def make_plan(shape: Shape, pods: Sequence[PodState]) -> Plan:
     return Plan(tuple(m.ordinal for m in masters), slots, replica_of, tuple(actions))
 
 
-def assign_replicas(pods: Sequence[PodState], masters: Sequence[PodState]) -> dict[int, int]:
+def assign_replicas(
+    pods: Sequence[PodState], masters: Sequence[PodState], hosts: Mapping[int, str]
+) -> dict[int, int]:
     """Replica pod -> master, balanced (no master gets more than its fair share, rounded up).
 
     Each replica has an ideal master: on a fresh cluster, the k-th non-master pod by ordinal goes
     to the k-th master round-robin (3->0, 4->1, 5->2). Replicas already attached stay where they
     are while their master is under its share (so a failover's new layout is kept); the rest go
     to their ideal master if it has room, else to the one with the fewest. Aiming at the ideal
-    master, not at the current counts, lets concurrent or interrupted Jobs agree.
+    master, not at the current counts, lets concurrent or interrupted Jobs agree. A new replica
+    never goes to a master on its own Kubernetes node while another master with room is not.
     """
     master_by_id = {m.node_id: m.ordinal for m in masters}
     order = [m.ordinal for m in masters]
@@ -181,6 +187,7 @@ def assign_replicas(pods: Sequence[PodState], masters: Sequence[PodState]) -> di
     ideal = {p.ordinal: order[k % len(order)] for k, p in enumerate(others)}
     counts = dict.fromkeys(order, 0)
     replica_of: dict[int, int] = {}
+    new: list[int] = []
     for pod in others:
         current = master_by_id.get(pod.me.master_id or "") if pod.me.is_replica else None
         if current is not None and counts[current] < share:
@@ -189,9 +196,32 @@ def assign_replicas(pods: Sequence[PodState], masters: Sequence[PodState]) -> di
     for pod in others:
         if pod.ordinal in replica_of:
             continue
-        target = ideal[pod.ordinal]
-        if counts[target] >= share:
-            target = min(order, key=lambda ordinal: (counts[ordinal], ordinal))
+        room = [o for o in order if counts[o] < share] or order
+        choices = sorted(room, key=lambda o: (o != ideal[pod.ordinal], counts[o], o))
+        host = hosts.get(pod.ordinal)
+        apart = [o for o in choices if host is None or hosts.get(o) != host]
+        target = (apart or choices)[0]
         replica_of[pod.ordinal] = target
         counts[target] += 1
+        new.append(pod.ordinal)
+    separate_from_masters(replica_of, new, hosts)
     return dict(sorted(replica_of.items()))
+
+
+def separate_from_masters(
+    replica_of: dict[int, int], new: list[int], hosts: Mapping[int, str]
+) -> None:
+    """Greedy placement can leave a new replica on its master's node when swapping masters with
+    another new replica would put both apart: swap them (in ordinal order, so deterministically)."""
+
+    def apart(replica: int, master: int) -> bool:
+        return hosts.get(replica) is None or hosts.get(replica) != hosts.get(master)
+
+    for replica in new:
+        if apart(replica, replica_of[replica]):
+            continue
+        for other in new:
+            mine, theirs = replica_of[replica], replica_of[other]
+            if other != replica and apart(replica, theirs) and apart(other, mine):
+                replica_of[replica], replica_of[other] = theirs, mine
+                break

@@ -11,9 +11,10 @@ import structlog
 from bootstrap.apply import apply_actions
 from bootstrap.converge import waiting_for
 from bootstrap.discover import Deadline, wait_for_dns, wait_for_ping
-from bootstrap.errors import NotConverged, RefusedUnsafe
+from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
 from bootstrap.observe import observe_all, wait_settled
+from bootstrap.placement import read_hosts, warn_colocated
 from bootstrap.plan import Plan, Shape, make_plan
 from bootstrap.settings import Settings
 from clusterkit.dnsio import make_resolver
@@ -49,7 +50,10 @@ def run(settings: Settings) -> Outcome:
         timeout_seconds=settings.timeout_seconds,
     )
     password = settings.read_password()
-    resolver = make_resolver(settings.nameserver_address())
+    try:
+        resolver = make_resolver(settings.nameserver_address())
+    except ValueError as exc:
+        raise BadSettings(f"DNS_NAMESERVER: {exc}") from None
     addresses = wait_for_dns(settings, resolver, deadline)
     log.info(
         "dns_resolved",
@@ -62,7 +66,15 @@ def run(settings: Settings) -> Outcome:
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)
-    return converge(settings, shape=shape, addresses=addresses, clients=clients, deadline=deadline)
+    hosts = read_hosts(addresses, settings.sidecar_port, settings.naming)
+    return converge(
+        settings,
+        shape=shape,
+        addresses=addresses,
+        clients=clients,
+        hosts=hosts,
+        deadline=deadline,
+    )
 
 
 def converge(
@@ -71,6 +83,7 @@ def converge(
     shape: Shape,
     addresses: dict[int, str],
     clients: dict[int, redis.Redis],
+    hosts: dict[int, str],
     deadline: Deadline,
 ) -> Outcome:
     naming = settings.naming
@@ -82,7 +95,7 @@ def converge(
         round_started = time.monotonic()
         pods = observe_all(addresses, settings.redis_port, clients, naming)
         if pods is not None:
-            plan = make_plan(shape, pods)
+            plan = make_plan(shape, pods, hosts)
             if plan.refusal:
                 if acted:
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
@@ -94,6 +107,7 @@ def converge(
             else:
                 reasons = waiting_for(pods, shape.size)
                 if not reasons:
+                    warn_colocated(plan, hosts, naming)
                     summarize(plan, pods, naming.pod_name, acted, deadline)
                     return Outcome(not acted, rounds, deadline.elapsed())
                 if reasons != last_reasons:

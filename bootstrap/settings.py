@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.errors import BadSettings
+from clusterkit.dnsio import parse_nameserver
+from clusterkit.envflags import raw_settings
 from clusterkit.naming import PodNaming
-from clusterkit.slots import is_number
 
 MIN_MASTERS = 3
 
@@ -39,6 +39,8 @@ class Settings:
     """DNS_NAMESERVER: `host[:port]` to ask instead of the system resolver."""
     timeout_seconds: float = 600.0
     """TIMEOUT_SECONDS: overall deadline for the whole run."""
+    sidecar_port: int = 9121
+    """SIDECAR_PORT: the sidecars' HTTP port; their /node keeps replicas off masters' nodes."""
     log_level: str = "INFO"
     """LOG_LEVEL: DEBUG shows every observation round."""
 
@@ -74,18 +76,10 @@ class Settings:
         """DNS_NAMESERVER split into (host, port); IPv6 needs brackets when a port is given."""
         if not self.dns_nameserver:
             return None
-        text = self.dns_nameserver.strip()
-        host, port = text, "53"
-        if text.startswith("["):
-            host, bracket, rest = text[1:].partition("]")
-            if not bracket or (rest and not rest.startswith(":")):
-                raise BadSettings(f"DNS_NAMESERVER={text!r} is not [v6-address]:port")
-            port = rest.removeprefix(":") or "53"
-        elif text.count(":") == 1:
-            host, port = text.split(":")
-        if not host or not is_number(port) or not 0 < int(port) < 65536:
-            raise BadSettings(f"DNS_NAMESERVER={text!r} is not host[:port] with port 1..65535")
-        return host, int(port)
+        try:
+            return parse_nameserver(self.dns_nameserver)
+        except ValueError as exc:
+            raise BadSettings(f"DNS_NAMESERVER={exc}") from None
 
     def read_password(self) -> str | None:
         if self.redis_password_file is None:
@@ -99,51 +93,27 @@ class Settings:
             ) from None
 
 
-def env_name(field_name: str) -> str:
-    return field_name.upper()
-
-
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Flags win over environment variables; both spell the same names (--cluster-size, ...)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bootstrap", description="Form a Redis Cluster from a StatefulSet's pods."
-    )
-    for field in fields(Settings):
-        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None)
-    args = parser.parse_args(list(argv))
-    raw: dict[str, str] = {}
-    for field in fields(Settings):
-        value = getattr(args, field.name)
-        if value is None:
-            value = environ.get(env_name(field.name))
-        if value is not None and value != "":
-            raw[field.name] = value
+    raw = raw_settings(Settings, argv, environ, "python -m bootstrap")
     if "namespace" not in raw and environ.get("POD_NAMESPACE"):
         raw["namespace"] = environ["POD_NAMESPACE"]
-    missing = [
-        env_name(n)
-        for n in ("statefulset_name", "headless_service", "cluster_size")
-        if n not in raw
-    ]
+    required = ("statefulset_name", "headless_service", "cluster_size")
+    missing = [name.upper() for name in required if name not in raw]
     if missing:
         raise BadSettings(f"required settings missing: {', '.join(missing)}")
-    try:
-        return Settings(
-            statefulset_name=raw["statefulset_name"],
-            headless_service=raw["headless_service"],
-            cluster_size=int(raw["cluster_size"]),
-            namespace=raw.get("namespace", "default"),
-            cluster_domain=raw.get("cluster_domain", "cluster.local"),
-            replicas_per_master=int(raw.get("replicas_per_master", "1")),
-            redis_port=int(raw.get("redis_port", "6379")),
-            redis_password_file=Path(raw["redis_password_file"])
-            if "redis_password_file" in raw
-            else None,
-            dns_nameserver=raw.get("dns_nameserver"),
-            timeout_seconds=float(raw.get("timeout_seconds", "600")),
-            log_level=raw.get("log_level", "INFO"),
-        )
-    except ValueError as exc:
-        if isinstance(exc, BadSettings):
-            raise
-        raise BadSettings(f"a numeric setting is not a number: {exc}") from None
+    converters: dict[str, type] = {
+        "cluster_size": int,
+        "replicas_per_master": int,
+        "redis_port": int,
+        "sidecar_port": int,
+        "timeout_seconds": float,
+        "redis_password_file": Path,
+    }
+    values: dict[str, object] = {}
+    for name, text in raw.items():
+        try:
+            values[name] = converters.get(name, str)(text)
+        except ValueError:
+            raise BadSettings(f"{name.upper()}={text!r} is not a number") from None
+    return Settings(**values)  # type: ignore[arg-type]

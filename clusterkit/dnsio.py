@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import dns.exception
 import dns.resolver
 
@@ -11,10 +14,11 @@ from clusterkit.slots import is_number
 def make_resolver(
     nameserver: tuple[str, int] | None, timeout: float = 1.0
 ) -> dns.resolver.Resolver:
-    """A resolver with a short per-query lifetime; callers retry on their own schedule."""
+    """A resolver with a short per-query lifetime; callers retry on their own schedule.
+    Raises ValueError when the nameserver is a name that does not resolve."""
     resolver = dns.resolver.Resolver(configure=nameserver is None)
     if nameserver is not None:
-        resolver.nameservers = [nameserver[0]]
+        resolver.nameservers = [address_of(nameserver[0])]
         resolver.port = nameserver[1]
     resolver.lifetime = timeout
     resolver.timeout = timeout
@@ -53,3 +57,15 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     if not host or not is_number(port) or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} is not host[:port] with port 1..65535")
     return host, int(port)
+
+
+def address_of(host: str) -> str:
+    """dnspython asks nameservers by IP: a name (kube-dns.kube-system) is looked up once here."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return str(socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0])
+    except OSError as exc:
+        raise ValueError(f"nameserver {host!r} does not resolve ({exc})") from None

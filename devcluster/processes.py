@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import redis
 
+from clusterkit.httpget import http_get
 from clusterkit.redisio import connect
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,23 +149,12 @@ def start_sidecar(env: dict[str, str], log_file: Path) -> int:
     return process.pid
 
 
-def http_status(url: str, timeout: float = 1.0) -> tuple[int, str]:
-    """(status, body) of a GET; (0, reason) when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, OSError) as exc:
-        return 0, str(exc)
-
-
 def wait_started(url: str, pid: int, timeout: float = 20.0) -> tuple[bool, str]:
     """Poll a startup probe like the kubelet does: (True, _) on 200, (False, reason) on 500, on
     the sidecar's exit, or after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, body = http_status(url)
+        status, body = http_get(url)
         if status == 200:
             return True, body
         if status == 500:

@@ -43,7 +43,11 @@ def fix_command(argv: Sequence[str]) -> int:
     except ValueError as exc:
         log.error("bad_settings", error=f"--dns-nameserver: {exc}")
         return EXIT_BAD_SETTINGS
-    resolver = make_resolver(nameserver, timeout=0.5)
+    try:
+        resolver = make_resolver(nameserver, timeout=0.5)
+    except ValueError as exc:
+        log.error("bad_settings", error=f"--dns-nameserver: {exc}")
+        return EXIT_BAD_SETTINGS
     naming = PodNaming(
         args.statefulset_name, args.headless_service, args.namespace, args.cluster_domain
     )
@@ -82,7 +86,11 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         kubernetes_node=settings.node_name,
         ip=settings.pod_ip,
     )
-    resolver = make_resolver(settings.nameserver_address(), timeout=0.5)
+    try:
+        resolver = make_resolver(settings.nameserver_address(), timeout=0.5)
+    except ValueError as exc:
+        log.error("bad_settings", error=f"DNS_NAMESERVER: {exc}")
+        return EXIT_BAD_SETTINGS
     server = serve_health(state, settings.http_host, settings.http_port)
     log.info(
         "sidecar_started",

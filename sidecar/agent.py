@@ -179,7 +179,9 @@ class Agent:
         return ip if answered == node_id else None
 
     def heal(self, nodes: list[NodeLine]) -> None:
-        for meet in plan_meets(nodes, self.settings.naming, self.pod_map, self.locate):
+        for meet in plan_meets(
+            nodes, self.settings.naming, self.pod_map, self.locate, self.settings.redis_port
+        ):
             if not self.meet_limit.allow(meet.node_id):
                 continue
             self.redis.execute_command("CLUSTER", "MEET", meet.ip, meet.port, meet.bus_port)

@@ -60,8 +60,8 @@ def read_pod_map(nodes_conf: Path) -> dict[str, str]:
 def write_atomically(path: Path, text: str) -> None:
     """Temp file in the same directory, fsync, rename, fsync the directory: all or nothing."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w") as handle:
-        handle.write(text)
+    with tmp.open("wb") as handle:
+        handle.write(text.encode())  # bytes: line endings stay exactly as given
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
@@ -90,21 +90,35 @@ def plan_fix(
             unresolved.append(line.node_id)
         elif address != line.address.ip:
             new_ips[line.node_id] = address
-    # Two nodes must never end up on one address (a stale record): leave those to the heal loop.
-    taken = [ip for nid, ip in new_ips.items()]
-    for node_id, ip in list(new_ips.items()):
-        if taken.count(ip) > 1 and node_id != me.node_id:
-            del new_ips[node_id]
-    return new_ips, unresolved
+    # Two nodes must never end up on one address (a stale record): such peer changes are
+    # dropped, repeatedly, since dropping one can bring back a clash; the heal loop goes on.
+    while True:
+        final = {n.node_id: new_ips.get(n.node_id, n.address.ip) for n in conf.nodes}
+        clashing = [
+            nid
+            for nid in new_ips
+            if nid != me.node_id and list(final.values()).count(final[nid]) > 1
+        ]
+        if not clashing:
+            return new_ips, unresolved
+        for nid in clashing:
+            del new_ips[nid]
 
 
 def fix_nodes_conf(path: Path, pod_ip: str, naming: PodNaming, resolve: Resolve) -> FixReport:
     """Fix `path` in place (atomically); raises FixError and leaves the file as it was when it
     does not parse."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         return FixReport("missing")
+    try:
+        text = raw.decode()  # no newline translation: CRLF files keep their bytes
+    except UnicodeDecodeError as exc:
+        raise FixError(
+            f"{path} is corrupt: not text (byte {exc.start}); left untouched and Redis not"
+            f" started. Restore {path.name}.bak if it is sound, or move the file away"
+        ) from None
     if not text:
         return FixReport("missing")
     try:

@@ -40,6 +40,7 @@ def plan_meets(
     naming: PodNaming,
     pod_map: dict[str, str],
     locate: Callable[[str, str], str | None],
+    default_port: int = 6379,
 ) -> list[Meet]:
     """MEETs for unhealthy peers whose pod answers at a different address.
 
@@ -56,7 +57,8 @@ def plan_meets(
             continue
         ip = locate(fqdn, line.node_id)
         if ip is not None and ip != line.address.ip:
-            port = line.address.port
+            # A `noaddr` line says :0@0: the pod's port is the StatefulSet's port then.
+            port = line.address.port or default_port
             bus = line.address.cport or port + BUS_PORT_OFFSET
             meets.append(Meet(line.node_id, fqdn, ip, port, bus))
     return meets

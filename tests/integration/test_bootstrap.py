@@ -63,9 +63,12 @@ def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeClus
         "redis-1": "5461-10922",
         "redis-2": "10923-16383",
     }
-    assert summary["replicas"] == {"redis-3": "redis-0", "redis-4": "redis-1", "redis-5": "redis-2"}
+    # devcluster's pods run on devnode-<ordinal % 3> (as /node reports): round robin would put
+    # every replica beside its master, so the Job rotates them.
+    assert summary["replicas"] == {"redis-3": "redis-2", "redis-4": "redis-0", "redis-5": "redis-1"}
+    assert result.last("placement_unknown") is None
     assert problems(cluster, masters=3, replicas_per_master=1) == []
-    assert roles(cluster)["redis-4"] == ("replica", "redis-1", "-")
+    assert roles(cluster)["redis-4"] == ("replica", "redis-0", "-")
     write_keys(cluster, 100)
     assert missing_keys(cluster, 100) == []
 
@@ -76,14 +79,9 @@ def test_nine_pods_two_replicas_each(make_cluster: MakeCluster) -> None:
     assert result.returncode == ExitCode.OK, result.events[-3:]
     assert problems(cluster, masters=3, replicas_per_master=2) == []
     masters_of = {pod: role[1] for pod, role in roles(cluster).items() if role[0] == "replica"}
-    assert masters_of == {
-        "redis-3": "redis-0",
-        "redis-4": "redis-1",
-        "redis-5": "redis-2",
-        "redis-6": "redis-0",
-        "redis-7": "redis-1",
-        "redis-8": "redis-2",
-    }
+    assert sorted(masters_of) == [f"redis-{i}" for i in range(3, 9)]
+    node = {f"redis-{i}": i % 3 for i in range(9)}  # devcluster's Kubernetes nodes
+    assert all(node[replica] != node[master] for replica, master in masters_of.items())
 
 
 def test_rerun_on_a_formed_cluster_changes_nothing(make_cluster: MakeCluster) -> None:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from clusterkit.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from devcluster.processes import http_status
 from devcluster.state import SIDECAR_PORT
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ KEYS = 300
 
 
 def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, dict[str, object]]:
-    status, body = http_status(f"http://{cluster.require().pod(pod).ip}:{SIDECAR_PORT}{path}")
+    status, body = http_get(f"http://{cluster.require().pod(pod).ip}:{SIDECAR_PORT}{path}")
     return status, (json.loads(body) if body.startswith("{") else {"raw": body})
 
 
@@ -71,14 +71,15 @@ def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster
         assert wait_for(ready, 15), pod
     status, node = probe(cluster, "redis-4", "/node")
     assert status == 200 and node["pod"] == "redis-4" and len(str(node["node_id"])) == 40
-    status, metrics = http_status(f"http://{cluster.require().pod('redis-1').ip}:9121/metrics")
+    status, metrics = http_get(f"http://{cluster.require().pod('redis-1').ip}:9121/metrics")
     assert "redis_cluster_state_ok 1.0" in metrics
 
 
 def test_deleted_master_pod_comes_back_as_replica(make_cluster: MakeCluster) -> None:
     cluster = formed(make_cluster)
+    replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-0")
     cluster.stop_pods(["redis-0"])
-    assert wait_for(lambda: role(cluster, "redis-3") == "master", 30)
+    assert wait_for(lambda: role(cluster, replica) == "master", 30)
     cluster.start_pods(["redis-0"])
     assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
     assert role(cluster, "redis-0") == "replica"

@@ -59,7 +59,17 @@ def test_every_setting_from_the_environment(tmp_path: Path) -> None:
         },
     )
     assert s == Settings(
-        "cache", "cache-hl", 9, "prod", "k8s.local", 2, 7000, secret, "10.0.0.10", 90.5, "DEBUG"
+        "cache",
+        "cache-hl",
+        9,
+        "prod",
+        "k8s.local",
+        2,
+        7000,
+        secret,
+        "10.0.0.10",
+        90.5,
+        log_level="DEBUG",
     )
     assert s.masters == 3
     assert s.naming.pod_fqdn(8) == "cache-8.cache-hl.prod.svc.k8s.local"
