@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.errors import BadSettings
 from clusterkit.dnsio import parse_nameserver
-from clusterkit.envflags import raw_settings
+from clusterkit.envflags import read_password_file, typed_settings
 from clusterkit.naming import PodNaming
 
 MIN_MASTERS = 3
@@ -82,27 +82,15 @@ class Settings:
             raise BadSettings(f"DNS_NAMESERVER={exc}") from None
 
     def read_password(self) -> str | None:
-        if self.redis_password_file is None:
-            return None
         try:
-            return self.redis_password_file.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise BadSettings(
-                f"REDIS_PASSWORD_FILE={self.redis_password_file} cannot be read ({exc.strerror});"
-                " mount the Secret there or unset the variable"
-            ) from None
+            return read_password_file(self.redis_password_file)
+        except ValueError as exc:
+            raise BadSettings(str(exc)) from None
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Flags win over environment variables; both spell the same names (--cluster-size, ...)."""
-    raw = raw_settings(Settings, argv, environ, "python -m bootstrap")
-    if "namespace" not in raw and environ.get("POD_NAMESPACE"):
-        raw["namespace"] = environ["POD_NAMESPACE"]
-    required = ("statefulset_name", "headless_service", "cluster_size")
-    missing = [name.upper() for name in required if name not in raw]
-    if missing:
-        raise BadSettings(f"required settings missing: {', '.join(missing)}")
-    converters: dict[str, type] = {
+    converters: dict[str, Callable[[str], object]] = {
         "cluster_size": int,
         "replicas_per_master": int,
         "redis_port": int,
@@ -110,10 +98,15 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         "timeout_seconds": float,
         "redis_password_file": Path,
     }
-    values: dict[str, object] = {}
-    for name, text in raw.items():
-        try:
-            values[name] = converters.get(name, str)(text)
-        except ValueError:
-            raise BadSettings(f"{name.upper()}={text!r} is not a number") from None
+    try:
+        values = typed_settings(
+            Settings,
+            argv,
+            environ,
+            prog="python -m bootstrap",
+            required=("statefulset_name", "headless_service", "cluster_size"),
+            converters=converters,
+        )
+    except ValueError as exc:
+        raise BadSettings(str(exc)) from None
     return Settings(**values)  # type: ignore[arg-type]

@@ -173,28 +173,33 @@ class DevCluster:
                 processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
         return held_back
 
+    def shared_env(self) -> dict[str, str]:
+        """What the Job's and the sidecars' environments share (the ConfigMap's part)."""
+        state = self.require()
+        return {
+            **os.environ,
+            "STATEFULSET_NAME": state.statefulset,
+            "HEADLESS_SERVICE": state.service,
+            "NAMESPACE": state.namespace,
+            "CLUSTER_DOMAIN": state.cluster_domain,
+            "REDIS_PORT": str(state.port),
+            "REDIS_PASSWORD_FILE": str(self.dirs.password_file),
+            "DNS_NAMESERVER": state.dns_nameserver,
+        }
+
     def sidecar_env(self, pod: PodRecord) -> dict[str, str]:
         """The sidecar's environment, as the StatefulSet's Downward API and config set it."""
-        state = self.require()
-        env = dict(os.environ)
-        env.update(
-            POD_IP=pod.ip,
-            POD_NAME=pod.name,
-            POD_NAMESPACE=state.namespace,
-            NODE_NAME=f"devnode-{pod.ordinal % 3}",
-            NODES_CONF=str(self.dirs.data_dir(pod.name) / "nodes.conf"),
-            REDIS_PORT=str(state.port),
-            REDIS_PASSWORD_FILE=str(self.dirs.password_file),
-            STATEFULSET_NAME=state.statefulset,
-            HEADLESS_SERVICE=state.service,
-            NAMESPACE=state.namespace,
-            CLUSTER_DOMAIN=state.cluster_domain,
-            DNS_NAMESERVER=state.dns_nameserver,
-            HTTP_HOST=pod.ip,
-            HTTP_PORT=str(SIDECAR_PORT),
-            TERMINATION_LOG=str(self.dirs.pod_dir(pod.name) / "termination-log"),
-        )
-        return env
+        return {
+            **self.shared_env(),
+            "POD_IP": pod.ip,
+            "POD_NAME": pod.name,
+            "POD_NAMESPACE": self.require().namespace,
+            "NODE_NAME": f"devnode-{pod.ordinal % 3}",
+            "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
+            "HTTP_HOST": pod.ip,
+            "HTTP_PORT": str(SIDECAR_PORT),
+            "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
+        }
 
     def stop_pods(self, names: Iterable[str]) -> None:
         """Stop Redis (SIGTERM, it saves), then the sidecar, as a native sidecar stops last."""
@@ -242,21 +247,14 @@ class DevCluster:
     def job_env(self, **overrides: str) -> dict[str, str]:
         """Environment of the bootstrap Job, as the manifests' Job sets it."""
         state = self.require()
-        env = dict(os.environ)
-        env.update(
-            STATEFULSET_NAME=state.statefulset,
-            HEADLESS_SERVICE=state.service,
-            NAMESPACE=state.namespace,
-            CLUSTER_DOMAIN=state.cluster_domain,
-            CLUSTER_SIZE=str(len(state.pods)),
-            REPLICAS_PER_MASTER=str(state.replicas_per_master),
-            REDIS_PORT=str(state.port),
-            REDIS_PASSWORD_FILE=str(self.dirs.password_file),
-            DNS_NAMESERVER=state.dns_nameserver,
-            TIMEOUT_SECONDS="120",
-        )
-        env.update(overrides)
-        return env
+        return {
+            **self.shared_env(),
+            "CLUSTER_SIZE": str(len(state.pods)),
+            "REPLICAS_PER_MASTER": str(state.replicas_per_master),
+            "SIDECAR_PORT": str(SIDECAR_PORT),
+            "TIMEOUT_SECONDS": "120",
+            **overrides,
+        }
 
     def start_job(self, **overrides: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

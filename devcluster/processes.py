@@ -97,9 +97,9 @@ def wait_for_redis(ip: str, port: int, password: str, pid: int, timeout: float =
         try:
             client.ping()
             return
-        except redis.BusyLoadingError:
-            return
-        except (redis.ConnectionError, redis.TimeoutError):
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if isinstance(exc, redis.BusyLoadingError):  # up, loading its data
+                return
             time.sleep(0.02)
     raise TimeoutError(f"redis-server on {ip}:{port} did not answer within {timeout:.0f}s")
 

@@ -106,12 +106,13 @@ class Agent:
             self.metrics.redis_up.set(0)
             self.set_ready(False, "Redis does not answer PING")
             return False
-        except redis.ConnectionError:
+        except redis.ConnectionError as exc:
             # Not listening: not started yet (or restarting). Kubernetes restarts a crashed
-            # container by itself; liveness must not add to that.
+            # container by itself; liveness must not add to that. LOADING can surface here too.
             self.reset_timeouts()
             self.metrics.redis_up.set(0)
-            self.set_ready(False, "Redis is not running")
+            loading = isinstance(exc, redis.BusyLoadingError)  # redis-py files it here
+            self.set_ready(False, "Redis is LOADING" if loading else "Redis is not running")
             return False
         except redis.ResponseError as exc:
             self.reset_timeouts()

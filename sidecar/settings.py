@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from clusterkit.dnsio import parse_nameserver
-from clusterkit.envflags import raw_settings
+from clusterkit.envflags import read_password_file, typed_settings
 from clusterkit.naming import PodNaming
 
 
@@ -82,27 +82,17 @@ class SidecarSettings:
             raise SidecarSettingsError(f"DNS_NAMESERVER: {exc}") from None
 
     def read_password(self) -> str | None:
-        if self.redis_password_file is None:
-            return None
         try:
-            return self.redis_password_file.read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise SidecarSettingsError(
-                f"REDIS_PASSWORD_FILE={self.redis_password_file} cannot be read ({exc.strerror})"
-            ) from None
+            return read_password_file(self.redis_password_file)
+        except ValueError as exc:
+            raise SidecarSettingsError(str(exc)) from None
 
 
 REQUIRED = ("pod_ip", "pod_name", "statefulset_name", "headless_service")
 
 
 def parse_sidecar_settings(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarSettings:
-    raw = raw_settings(SidecarSettings, argv, environ, "python -m sidecar")
-    if "namespace" not in raw and environ.get("POD_NAMESPACE"):
-        raw["namespace"] = environ["POD_NAMESPACE"]
-    missing = [name.upper() for name in REQUIRED if name not in raw]
-    if missing:
-        raise SidecarSettingsError(f"required settings missing: {', '.join(missing)}")
-    converters = {
+    converters: dict[str, Callable[[str], object]] = {
         "redis_port": int,
         "http_port": int,
         "heal_interval_seconds": float,
@@ -110,10 +100,15 @@ def parse_sidecar_settings(argv: Sequence[str], environ: Mapping[str, str]) -> S
         "redis_password_file": Path,
         "termination_log": Path,
     }
-    values: dict[str, object] = {}
-    for name, text in raw.items():
-        try:
-            values[name] = converters.get(name, str)(text)
-        except ValueError:
-            raise SidecarSettingsError(f"{name.upper()}={text!r} is not a number") from None
+    try:
+        values = typed_settings(
+            SidecarSettings,
+            argv,
+            environ,
+            prog="python -m sidecar",
+            required=REQUIRED,
+            converters=converters,
+        )
+    except ValueError as exc:
+        raise SidecarSettingsError(str(exc)) from None
     return SidecarSettings(**values)  # type: ignore[arg-type]

@@ -123,3 +123,42 @@ def test_corrupt_nodes_conf_holds_redis_back(make_cluster: MakeCluster) -> None:
     assert status == 500 and "line" in str(body["reason"])
     termination = (cluster.dirs.pod_dir("redis-2") / "termination-log").read_text()
     assert "nodes.conf" in termination and "corrupt" in termination
+
+
+def test_liveness_stays_200_while_redis_loads_a_large_dataset(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    # Every key in one slot ({t}), on the master that owns it.
+    owner_ip = cluster.cluster_client().get_node_from_key("{t}").host
+    owner = next(p.name for p in cluster.require().pods if p.ip == owner_ip)
+    client = cluster.client(owner, timeout=30)
+    pipe = client.pipeline(transaction=False)
+    for batch in range(1500):
+        pipe.execute_command("MSET", *[x for i in range(1000) for x in (f"{{t}}:{batch}:{i}", "v")])
+        if batch % 100 == 99:
+            pipe.execute()
+    pipe.execute()
+    assert client.dbsize() == 1_500_000
+    # Rewrite the AOF into an RDB base: Redis answers LOADING while it reads RDB (it checks for
+    # clients every 2 MB), whereas our 1,500 huge MSETs would be replayed without a break.
+    client.bgrewriteaof()
+    assert wait_for(lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0, 60)
+    assert wait_for(lambda: client.info("persistence")["aof_rewrite_scheduled"] == 0, 60)
+    cluster.stop_pods([owner])
+    cluster.start_pods([owner])
+    pod_ip = cluster.require().pod(owner).ip
+    probe_client = cluster.client(owner, timeout=5)
+    saw_loading, liveness = False, []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            probe_client.ping()
+            loaded = True
+        except redis.BusyLoadingError:
+            saw_loading, loaded = True, False
+        liveness.append(http_get(f"http://{pod_ip}:{SIDECAR_PORT}/livez")[0])
+        if loaded and saw_loading and len(liveness) > 3:
+            break
+        time.sleep(0.05)
+    assert saw_loading, "the dataset loaded too fast to test liveness during LOADING"
+    assert set(liveness) == {200}
