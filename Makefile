@@ -29,6 +29,7 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.formation
+	$(PY) -m bench.healing
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,4 @@
-"""`python -m devcluster demo`: form a cluster, lose a master, watch it heal, then clean up."""
+"""`python -m devcluster demo`: form a cluster, lose a master, restart every pod, watch it heal."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 import redis
 
 from devcluster.cluster import DevCluster
+from devcluster.health import wait_healthy
 from devcluster.table import print_table
 
 KEYS = 1000
@@ -89,7 +90,20 @@ def run_demo(cluster: DevCluster) -> int:
             f"{KEYS - len(missing)}/{KEYS} keys read back"
             + (f"; MISSING {missing[:10]}" if missing else "")
         )
-        say("7. Run the Job again: it finds the cluster formed and changes nothing")
+        say("7. Restart EVERY pod at once, all at new addresses (what update-node.sh can't heal)")
+        names = [p.name for p in cluster.require().pods]
+        cluster.restart(names)
+        print("all pods back at " + ", ".join(cluster.require().pod(n).ip for n in names))
+        left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=WAIT_SECONDS)
+        if left:
+            print(f"NOT healthy: {left[:3]}")
+            return 1
+        print("the sidecars fixed nodes.conf and re-met the peers: healthy again")
+        print_table(cluster.roles())
+        client = cluster.cluster_client()
+        missing = [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
+        print(f"{KEYS - len(missing)}/{KEYS} keys read back")
+        say("8. Run the Job again: it finds the cluster formed and changes nothing")
         rerun = cluster.run_job()
         print(
             f"exit code {rerun.returncode}, event: "
@@ -97,6 +111,6 @@ def run_demo(cluster: DevCluster) -> int:
         )
         return 1 if missing or rerun.returncode else 0
     finally:
-        say("8. Down: stop everything and remove the state directory")
+        say("9. Down: stop everything and remove the state directory")
         cluster.down()
         print("done")
