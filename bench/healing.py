@@ -22,7 +22,8 @@ from pathlib import Path
 from clusterkit.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from devcluster.state import SIDECAR_PORT, PodRecord
+from devcluster.manifests import load as load_manifests
+from devcluster.state import PodRecord
 
 IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
 GIVE_UP_SECONDS = 30.0
@@ -64,7 +65,7 @@ def sidecar_figures(
     try:
         cluster.run_job()
         pods = cluster.require().pods
-        url = f"http://{pods[0].ip}:{SIDECAR_PORT}/readyz"
+        url = f"http://{pods[0].ip}:{load_manifests().sidecar_port}/readyz"
         latencies = []
         begin = time.monotonic()
         for i in range(int(seconds * rate)):

@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,10 +15,10 @@ import redis
 
 from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.redisio import connect
-from devcluster import processes
+from devcluster import manifests, processes
 from devcluster.dnsserver import write_zone
 from devcluster.jobs import JobResult, free_octet, parse_events
-from devcluster.state import DNS_PORT, SIDECAR_PORT, ClusterState, PodRecord, StateDir
+from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
 
 
 class DevCluster:
@@ -105,8 +104,15 @@ class DevCluster:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work)."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
+        settings = manifests.load().settings
         state = ClusterState(
-            octet=free_octet(), replicas_per_master=replicas_per_master, sidecars=sidecars
+            octet=free_octet(),
+            replicas_per_master=replicas_per_master,
+            sidecars=sidecars,
+            statefulset=settings["STATEFULSET_NAME"],
+            service=settings["HEADLESS_SERVICE"],
+            cluster_domain=settings["CLUSTER_DOMAIN"],
+            port=int(settings["REDIS_PORT"]),
         )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
@@ -141,13 +147,15 @@ class DevCluster:
         if state.sidecars:
             for pod in records:
                 pod.sidecar_pid = processes.start_sidecar(
-                    self.sidecar_env(pod), self.dirs.pod_dir(pod.name) / "sidecar.log"
+                    manifests.load().sidecar_command,
+                    self.sidecar_env(pod),
+                    self.dirs.pod_dir(pod.name) / "sidecar.log",
                 )
             self.dirs.save(state)
             for pod in records:
                 assert pod.sidecar_pid is not None
                 started, reason = processes.wait_started(
-                    f"http://{pod.ip}:{SIDECAR_PORT}/startupz", pod.sidecar_pid
+                    self.sidecar_url(pod, manifests.load().startup_path), pod.sidecar_pid
                 )
                 if not started:
                     held_back[pod.name] = reason
@@ -173,31 +181,32 @@ class DevCluster:
                 processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
         return held_back
 
+    def sidecar_url(self, pod: PodRecord, path: str) -> str:
+        return f"http://{self.require().pod(pod.name).ip}:{manifests.load().sidecar_port}{path}"
+
     def shared_env(self) -> dict[str, str]:
-        """What the Job's and the sidecars' environments share (the ConfigMap's part)."""
-        state = self.require()
+        """The settings ConfigMap, with what differs on loopback: password file and DNS."""
         return {
             **os.environ,
-            "STATEFULSET_NAME": state.statefulset,
-            "HEADLESS_SERVICE": state.service,
-            "NAMESPACE": state.namespace,
-            "CLUSTER_DOMAIN": state.cluster_domain,
-            "REDIS_PORT": str(state.port),
+            **manifests.load().settings,
             "REDIS_PASSWORD_FILE": str(self.dirs.password_file),
-            "DNS_NAMESERVER": state.dns_nameserver,
+            "DNS_NAMESERVER": self.require().dns_nameserver,
         }
 
     def sidecar_env(self, pod: PodRecord) -> dict[str, str]:
-        """The sidecar's environment, as the StatefulSet's Downward API and config set it."""
+        """The sidecar container's environment from the StatefulSet (Downward API filled in),
+        plus the paths and the listening address of this machine."""
+        fields = {
+            "status.podIP": pod.ip,
+            "metadata.name": pod.name,
+            "metadata.namespace": self.require().namespace,
+            "spec.nodeName": f"devnode-{pod.ordinal % 3}",
+        }
         return {
             **self.shared_env(),
-            "POD_IP": pod.ip,
-            "POD_NAME": pod.name,
-            "POD_NAMESPACE": self.require().namespace,
-            "NODE_NAME": f"devnode-{pod.ordinal % 3}",
+            **manifests.load().env(manifests.load().sidecar_env, fields),
             "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
             "HTTP_HOST": pod.ip,
-            "HTTP_PORT": str(SIDECAR_PORT),
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
         }
 
@@ -245,20 +254,20 @@ class DevCluster:
     # -- the Job -------------------------------------------------------------------------------
 
     def job_env(self, **overrides: str) -> dict[str, str]:
-        """Environment of the bootstrap Job, as the manifests' Job sets it."""
+        """The Job container's environment from the manifests, sized to this devcluster."""
         state = self.require()
+        m = manifests.load()
         return {
             **self.shared_env(),
+            **m.env(m.job_env, {"metadata.namespace": state.namespace}),
             "CLUSTER_SIZE": str(len(state.pods)),
             "REPLICAS_PER_MASTER": str(state.replicas_per_master),
-            "SIDECAR_PORT": str(SIDECAR_PORT),
-            "TIMEOUT_SECONDS": "120",
             **overrides,
         }
 
     def start_job(self, **overrides: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "bootstrap"],
+            manifests.load().job_command,
             env=self.job_env(**overrides),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -136,10 +137,10 @@ def start_dns(ip: str, port: int, zone_file: Path, log_file: Path, timeout: floa
     return process.pid
 
 
-def start_sidecar(env: dict[str, str], log_file: Path) -> int:
+def start_sidecar(command: Sequence[str], env: dict[str, str], log_file: Path) -> int:
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sidecar"],
+            list(command),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,

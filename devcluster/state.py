@@ -10,8 +10,6 @@ from pathlib import Path
 
 from clusterkit.naming import PodNaming
 
-SIDECAR_PORT = 9121
-"""The sidecar's HTTP port on each pod's address, as in the StatefulSet."""
 DNS_PORT = 10053
 """Unprivileged port for the simulated cluster DNS (53 needs root; 5353 is mDNS's)."""
 

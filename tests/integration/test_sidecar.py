@@ -12,7 +12,7 @@ import redis
 from clusterkit.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from devcluster.state import SIDECAR_PORT
+from devcluster.manifests import load as load_manifests
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,9 @@ KEYS = 300
 
 
 def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, dict[str, object]]:
-    status, body = http_get(f"http://{cluster.require().pod(pod).ip}:{SIDECAR_PORT}{path}")
+    status, body = http_get(
+        f"http://{cluster.require().pod(pod).ip}:{load_manifests().sidecar_port}{path}"
+    )
     return status, (json.loads(body) if body.startswith("{") else {"raw": body})
 
 
@@ -156,7 +158,7 @@ def test_liveness_stays_200_while_redis_loads_a_large_dataset(make_cluster: Make
             loaded = True
         except redis.BusyLoadingError:
             saw_loading, loaded = True, False
-        liveness.append(http_get(f"http://{pod_ip}:{SIDECAR_PORT}/livez")[0])
+        liveness.append(http_get(f"http://{pod_ip}:{load_manifests().sidecar_port}/livez")[0])
         if loaded and saw_loading and len(liveness) > 3:
             break
         time.sleep(0.05)

@@ -1,0 +1,88 @@
+"""What the kustomize base says a pod and the Job are: settings, Downward API env, probe paths
+and ports, entrypoints. devcluster builds its pods from this, so a wrong path, port or variable
+in manifests/ breaks the integration tests rather than a user's cluster."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+SETTINGS_CONFIGMAP = "redis-cluster-settings"
+
+
+@dataclass(frozen=True)
+class Manifests:
+    settings: dict[str, str]
+    """The settings ConfigMap both the Job and the sidecars load with envFrom."""
+    sidecar_env: tuple[dict[str, Any], ...]
+    sidecar_command: tuple[str, ...]
+    sidecar_port: int
+    startup_path: str
+    readiness_path: str
+    liveness_path: str
+    job_env: tuple[dict[str, Any], ...]
+    job_command: tuple[str, ...]
+
+    def env(self, items: tuple[dict[str, Any], ...], fields: dict[str, str]) -> dict[str, str]:
+        """`env:` entries with Downward API fieldRefs filled in from `fields`."""
+        resolved: dict[str, str] = {}
+        for item in items:
+            if "value" in item:
+                resolved[item["name"]] = str(item["value"])
+            else:
+                path = item["valueFrom"]["fieldRef"]["fieldPath"]
+                if path not in fields:
+                    raise KeyError(f"devcluster cannot fill fieldRef {path} of {item['name']}")
+                resolved[item["name"]] = fields[path]
+        return resolved
+
+
+def entrypoint(dockerfile: Path) -> tuple[str, ...]:
+    """The image's ENTRYPOINT, run with this interpreter instead of the image's python."""
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("ENTRYPOINT "):
+            command: list[str] = json.loads(line.removeprefix("ENTRYPOINT "))
+            if command[0].startswith("python"):
+                command[0] = sys.executable
+            return tuple(command)
+    raise ValueError(f"{dockerfile} has no ENTRYPOINT")
+
+
+def port_number(container: dict[str, Any], port: int | str) -> int:
+    """A probe's port, by number or by the container's port name."""
+    if isinstance(port, int):
+        return port
+    return next(int(p["containerPort"]) for p in container["ports"] if p["name"] == port)
+
+
+@cache
+def load(root: Path = MANIFESTS) -> Manifests:
+    kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
+    generator = next(
+        g for g in kustomization["configMapGenerator"] if g["name"] == SETTINGS_CONFIGMAP
+    )
+    settings = dict(literal.split("=", 1) for literal in generator["literals"])
+    sts = yaml.safe_load((root / "statefulset.yaml").read_text())
+    pod = sts["spec"]["template"]["spec"]
+    sidecar = pod["initContainers"][0]
+    redis_container = pod["containers"][0]
+    job = yaml.safe_load((root / "job.yaml").read_text())["spec"]["template"]["spec"]
+    startup = sidecar["startupProbe"]["httpGet"]
+    return Manifests(
+        settings=settings,
+        sidecar_env=tuple(sidecar.get("env", [])),
+        sidecar_command=entrypoint(root.parent / "Dockerfile.sidecar"),
+        sidecar_port=port_number(sidecar, startup["port"]),
+        startup_path=startup["path"],
+        readiness_path=redis_container["readinessProbe"]["httpGet"]["path"],
+        liveness_path=redis_container["livenessProbe"]["httpGet"]["path"],
+        job_env=tuple(job["containers"][0].get("env", [])),
+        job_command=entrypoint(root.parent / "Dockerfile.init"),
+    )

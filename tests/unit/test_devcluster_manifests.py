@@ -1,0 +1,50 @@
+"""devcluster reads its pods' settings, env, probes and entrypoints from manifests/."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from devcluster.manifests import MANIFESTS, load
+from sidecar.settings import parse_sidecar_settings
+
+
+def test_the_base_gives_probe_paths_ports_and_entrypoints() -> None:
+    m = load()
+    assert (m.startup_path, m.readiness_path, m.liveness_path) == ("/startupz", "/readyz", "/livez")
+    assert m.sidecar_port == int(m.settings["HTTP_PORT"]) == int(m.settings["SIDECAR_PORT"])
+    assert m.sidecar_command == (sys.executable, "-m", "sidecar")
+    assert m.job_command == (sys.executable, "-m", "bootstrap")
+
+
+def test_downward_api_values_fill_the_sidecar_env() -> None:
+    m = load()
+    fields = {
+        "status.podIP": "127.9.0.4",
+        "metadata.name": "redis-3",
+        "metadata.namespace": "prod",
+        "spec.nodeName": "devnode-0",
+    }
+    env = {**m.settings, **m.env(m.sidecar_env, fields)}
+    settings = parse_sidecar_settings([], env)
+    assert (settings.pod_ip, settings.pod_name, settings.namespace) == (
+        "127.9.0.4",
+        "redis-3",
+        "prod",
+    )
+    assert settings.node_name == "devnode-0"
+    with pytest.raises(KeyError, match=r"status\.podIP"):
+        m.env(m.sidecar_env, {})
+
+
+def test_a_changed_manifest_changes_what_devcluster_runs(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(MANIFESTS, root / "manifests")
+    for name in ("Dockerfile.init", "Dockerfile.sidecar"):
+        shutil.copy(MANIFESTS.parent / name, root / name)
+    sts = root / "manifests" / "statefulset.yaml"
+    sts.write_text(sts.read_text().replace("path: /startupz", "path: /startup"))
+    assert load(root / "manifests").startup_path == "/startup"
