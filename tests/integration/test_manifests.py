@@ -4,6 +4,7 @@ products' own settings code on the manifests' settings."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -190,29 +191,28 @@ def test_dockerfiles_pass_hadolint() -> None:
 
 @pytest.fixture
 def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[redis.Redis]:
-    """redis-server on the rendered ConfigMap's redis.conf, as the StatefulSet starts it."""
+    """The redis container's own command and the rendered ConfigMap's redis.conf, run here with
+    the pod's paths moved under tmp_path and a loopback bind added."""
     config = next(o for o in objects if o["kind"] == "ConfigMap" and "redis.conf" in o["data"])
-    (tmp_path / "redis.conf").write_text(config["data"]["redis.conf"])
-    (tmp_path / "auth.conf").write_text('requirepass "pw"\nmasterauth "pw"\n')
+    sts = by_kind(objects, "StatefulSet")
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    for directory in ("etc/redis", "etc/redis-auth", "run/redis", "data"):
+        (tmp_path / directory).mkdir(parents=True)
+    (tmp_path / "etc/redis/redis.conf").write_text(config["data"]["redis.conf"])
+    (tmp_path / "etc/redis-auth/password").write_text("s3cret pw")
+    script = container["command"][2]
+    for path in ("/etc/redis-auth/", "/etc/redis/", "/run/redis/"):
+        script = script.replace(path, f"{tmp_path}{path}")
     ip = f"127.{40 + int(time.time()) % 200}.77.1"
+    env = {**settings_env(objects, container), "PATH": os.environ["PATH"]}
     process = subprocess.Popen(
-        [
-            "redis-server",
-            str(tmp_path / "redis.conf"),
-            "--include",
-            str(tmp_path / "auth.conf"),
-            "--cluster-announce-hostname",
-            "redis-0.redis-headless.prod.svc.cluster.local",
-            "--bind",
-            ip,
-            "--bind-source-addr",
-            ip,
-        ],
-        cwd=tmp_path,
+        ["sh", "-c", f"{script} --bind {ip} --bind-source-addr {ip}"],
+        cwd=tmp_path / "data",
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client = connect(ip, 6379, "pw", timeout=1.0)
+    client = connect(ip, 6379, "s3cret pw", timeout=1.0)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
@@ -235,6 +235,8 @@ def test_shipped_redis_conf_runs_a_cluster_node_with_a_password(
     assert shipped_redis.config_get("appendonly") == {"appendonly": "yes"}
     info = shipped_redis.cluster("info")
     assert info["cluster_known_nodes"] == "1"
+    hostname = shipped_redis.config_get("cluster-announce-hostname")["cluster-announce-hostname"]
+    assert hostname == "redis-4.redis-headless.prod.svc.cluster.local"
     host = shipped_redis.connection_pool.connection_kwargs["host"]
     with pytest.raises(redis.AuthenticationError):
         connect(host, 6379, None).ping()
