@@ -10,17 +10,17 @@ import structlog
 
 from bootstrap.errors import BootstrapError, ExitCode
 from bootstrap.run import run
-from bootstrap.settings import parse_settings
+from bootstrap.settings import parse_job_settings
 from clusterkit.logs import configure
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
-    configure(environ.get("LOG_LEVEL", "INFO"))
+    configure()  # INFO until LOG_LEVEL is known to be valid: a bad one is a settings error
     log = structlog.get_logger()
     try:
-        settings = parse_settings(sys.argv[1:] if argv is None else argv, environ)
-        configure(settings.log_level)
+        settings = parse_job_settings(sys.argv[1:] if argv is None else argv, environ)
+        configure(settings.cluster.log_level)
         run(settings)
     except BootstrapError as exc:
         log.error(exc.event, error=str(exc), exit_code=int(exc.exit_code))

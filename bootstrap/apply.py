@@ -4,7 +4,7 @@ round, which observes and plans again."""
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Sequence
 
 import redis
@@ -21,6 +21,7 @@ from bootstrap.model import (
 )
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Command, Reply, scatter
+from clusterkit.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
 
@@ -97,13 +98,13 @@ def run_batch(
     batch: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming
 ) -> dict[Action, str]:
     """Send a batch to all its nodes at once; steps answered "not yet" are retried for
-    RETRY_SECONDS."""
+    RETRY_SECONDS, then left to the next round."""
     outcomes: dict[Action, str] = {}
     pending = list(batch)
-    deadline = time.monotonic() + RETRY_SECONDS
-    while pending:
-        # One packed message per node: a second connection to a node would need its own AUTH
-        # round trip, and a busy node makes those add up to seconds.
+
+    def attempt() -> bool:
+        # One pipeline per node: a second connection to a node would need its own AUTH round
+        # trip, and a busy node makes those add up to seconds.
         by_node: dict[int, list[Action]] = {}
         for action in pending:
             by_node.setdefault(action.ordinal, []).append(action)
@@ -112,11 +113,16 @@ def run_batch(
             for index, action in enumerate(acts):
                 reply = result if isinstance(result, Exception) else result[index]
                 outcomes[action] = outcome_of(action, reply, naming)
-        pending = [a for a in pending if outcomes[a] == "not_yet"]
-        if pending and time.monotonic() < deadline:
-            time.sleep(RETRY_PAUSE_SECONDS)
-        else:
-            break
+        pending[:] = [a for a in pending if outcomes[a] == "not_yet"]
+        return not pending
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            attempt,
+            timeout=RETRY_SECONDS,
+            what="steps answered 'not yet'",
+            interval=RETRY_PAUSE_SECONDS,
+        )
     return outcomes
 
 

@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bootstrap.model import PodState
+from bootstrap.plan import Plan
+from clusterkit.nodes import NodeLine
 from clusterkit.slots import SLOT_COUNT, SlotRange
 
+SlotMap = tuple[tuple[int, int, str], ...]
+"""Who owns which slots, as sorted (start, end, owner id) triples; Redis prints maximal runs."""
 
-def slot_map(pod: PodState) -> tuple[tuple[int, int, str], ...]:
-    """This node's view of who owns which slots, as sorted (start, end, owner id) triples."""
+
+def slot_map(pod: PodState) -> SlotMap:
+    """This node's view of who owns which slots."""
+    return view_slot_map(pod.nodes)
+
+
+def view_slot_map(nodes: Sequence[NodeLine]) -> SlotMap:
     return tuple(
         sorted(
             (r.start, r.end, line.node_id)
-            for line in pod.nodes
+            for line in nodes
             if line.is_master and not line.is_handshake
             for r in line.slots
         )
+    )
+
+
+def planned_slot_map(plan: Plan, pods: Sequence[PodState]) -> SlotMap:
+    """The slot map every node shows once the plan is carried out."""
+    node_id = {p.ordinal: p.node_id for p in pods}
+    return tuple(
+        sorted((r.start, r.end, node_id[m]) for m, ranges in plan.slots.items() for r in ranges)
+    )
+
+
+def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> bool:
+    """One node's CLUSTER NODES shows all `size` nodes (none in handshake) and the planned map."""
+    known = sum(not line.is_handshake for line in nodes)
+    return known == size and view_slot_map(nodes) == expected
+
+
+def settled(info: Mapping[str, str], replication: Mapping[str, str], size: int) -> bool:
+    """Cheap per-node check: cluster ok, knows `size` nodes, and a replica's link is up."""
+    return (
+        info.get("cluster_state") == "ok"
+        and info.get("cluster_known_nodes") == str(size)
+        and replication.get("master_link_status", "up") == "up"
+    )
+
+
+def view_worth_reading(info: Mapping[str, str], size: int) -> bool:
+    """CLUSTER INFO says the node may know everything: its full view is worth parsing."""
+    known = info.get("cluster_known_nodes", "0")
+    return (
+        known.isdigit()
+        and int(known) >= size
+        and info.get("cluster_slots_assigned") == str(SLOT_COUNT)
     )
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import dns.resolver
 import redis
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, RefusedUnsafe
 from bootstrap.settings import Settings
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.redisio import BUSY_PREFIXES, Reply, scatter
+from clusterkit.waiting import Deadline, WaitTimeout, wait_until
 
 log = structlog.get_logger()
 
@@ -23,46 +22,25 @@ DNS_PARALLEL = 32
 """DNS queries in flight at once."""
 
 
-@dataclass
-class Deadline:
-    """The Job's overall deadline (TIMEOUT_SECONDS from start)."""
-
-    seconds: float
-    started: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.started = self.started or time.monotonic()
-
-    def remaining(self) -> float:
-        return max(0.0, self.started + self.seconds - time.monotonic())
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-
-def retry_until(deadline: Deadline, step: Callable[[], list[str]]) -> list[str]:
+def retry_until(deadline: Deadline, what: str, step: Callable[[], list[str]]) -> list[str]:
     """Call `step` (returns what is still missing) with capped backoff until nothing is missing
     or the deadline passes; returns what was missing last."""
-    retrying = Retrying(
-        retry=retry_if_result(bool),
-        wait=wait_exponential(multiplier=0.05, min=0.05, max=1.0),
-        stop=stop_after_delay(deadline.remaining()),
-        retry_error_callback=last_result,
-    )
-    return retrying(step)
+    missing: list[str] = []
 
+    def attempt() -> bool:
+        missing[:] = step()
+        return not missing
 
-def last_result(state: RetryCallState) -> list[str]:
-    assert state.outcome is not None
-    result: list[str] = state.outcome.result()
-    return result
+    with contextlib.suppress(WaitTimeout):
+        wait_until(attempt, timeout=deadline, what=what, interval=0.05, max_interval=1.0)
+    return missing
 
 
 def wait_for_dns(
     settings: Settings, resolver: dns.resolver.Resolver, deadline: Deadline
 ) -> dict[int, str]:
     """Resolve every pod's FQDN; returns ordinal -> address. Raises DnsTimeout at the deadline."""
-    naming = settings.naming
+    naming = settings.cluster.naming
     found: dict[int, str] = {}
 
     def attempt() -> list[str]:
@@ -82,7 +60,7 @@ def wait_for_dns(
         )
         return still
 
-    missing = retry_until(deadline, attempt)
+    missing = retry_until(deadline, "every pod's DNS record", attempt)
     if missing:
         raise DnsTimeout(
             f"after {deadline.seconds:.0f}s these pods still have no DNS record: "
@@ -99,7 +77,7 @@ def check_pod_count(
     settings: Settings, resolver: dns.resolver.Resolver, found: dict[int, str]
 ) -> None:
     """More pods than CLUSTER_SIZE means the settings disagree with the StatefulSet: refuse."""
-    naming = settings.naming
+    naming = settings.cluster.naming
     extra = resolve_addresses(resolver, naming.pod_fqdn(settings.cluster_size))
     behind_service = set(resolve_addresses(resolver, naming.service_fqdn))
     unknown = behind_service - set(found.values())
@@ -127,7 +105,7 @@ def wait_for_ping(
     pods: dict[int, str], clients: dict[int, redis.Redis], settings: Settings, deadline: Deadline
 ) -> None:
     """Wait until every node answers PING. AuthFailed at once on a wrong or missing password."""
-    naming = settings.naming
+    naming = settings.cluster.naming
     answered: set[int] = set()
     problems: dict[int, str] = {}
 
@@ -146,7 +124,7 @@ def wait_for_ping(
         return still
 
     try:
-        missing = retry_until(deadline, attempt)
+        missing = retry_until(deadline, "every node to answer PING", attempt)
     except AuthFailed as exc:
         raise AuthFailed(
             f"Redis refused our password ({exc}). Check that REDIS_PASSWORD_FILE holds the same"
@@ -158,6 +136,6 @@ def wait_for_ping(
         )
         raise NodesTimeout(
             f"after {deadline.seconds:.0f}s these pods resolve but Redis does not answer on port"
-            f" {settings.redis_port}: {', '.join(missing)} ({detail}). Check the pods' logs and"
-            " REDIS_PORT, then rerun the Job"
+            f" {settings.cluster.redis_port}: {', '.join(missing)} ({detail}). Check the pods'"
+            " logs and REDIS_PORT, then rerun the Job"
         )

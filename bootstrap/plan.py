@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bootstrap.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.nodes import BUS_PORT_OFFSET
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
-
-BUS_PORT_OFFSET = 10000
 
 
 @dataclass(frozen=True)

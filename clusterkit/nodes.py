@@ -18,6 +18,8 @@ KNOWN_FLAGS = frozenset(
     {"myself", "master", "slave", "fail?", "fail", "handshake", "noaddr", "nofailover", "noflags"}
 )
 MIN_FIELDS = 8
+BUS_PORT_OFFSET = 10000
+"""The cluster bus listens on the client port + 10000 unless told otherwise."""
 
 
 class NodeLineError(ValueError):
@@ -116,6 +118,17 @@ class NodeLine:
         # Splice only the IP: the port text after it stays byte for byte as Redis wrote it.
         fields[1] = ip + fields[1][len(self.address.ip) :]
         return replace(self, address=replace(self.address, ip=ip), raw=" ".join(fields))
+
+    def without_address(self) -> NodeLine:
+        """The same line as Redis writes a node whose address it no longer trusts: `:0@0`
+        (hostname and aux fields kept) and the `noaddr` flag."""
+        fields = self.raw.split(" ")
+        address = NodeAddress("", 0, None if self.address.cport is None else 0, self.address.suffix)
+        fields[1] = address.render()
+        flags = self.flags | {"noaddr"}
+        if "noaddr" not in self.flags:
+            fields[2] += ",noaddr"
+        return replace(self, address=address, flags=flags, raw=" ".join(fields))
 
 
 def parse_node_line(line: str, line_number: int = 1) -> NodeLine:

@@ -46,12 +46,19 @@ class NodesConf:
     def render(self) -> str:
         return "".join(line.text + line.ending for line in self.lines)
 
-    def with_ips(self, new_ips: dict[str, str]) -> NodesConf:
-        """Set the IP of each node id in `new_ips`; every other byte stays as it was."""
+    def with_ips(
+        self, new_ips: dict[str, str], unaddressed: frozenset[str] = frozenset()
+    ) -> NodesConf:
+        """Set the IP of each node id in `new_ips`, and mark those in `unaddressed` noaddr;
+        every other byte stays as it was."""
         lines = []
         for line in self.lines:
-            if line.node is not None and line.node.node_id in new_ips:
-                node = line.node.with_ip(new_ips[line.node.node_id])
+            node = line.node
+            if node is not None and node.node_id in new_ips:
+                node = node.with_ip(new_ips[node.node_id])
+            elif node is not None and node.node_id in unaddressed:
+                node = node.without_address()
+            if node is not line.node and node is not None:
                 lines.append(replace(line, text=node.raw, node=node))
             else:
                 lines.append(line)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from devcluster.cluster import DevCluster
 from devcluster.demo import run_demo
+from devcluster.servers import missing_server
 from devcluster.state import default_state_dir
 from devcluster.table import print_table
 
@@ -105,11 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if shutil.which("redis-server") is None:
-        print(
-            "redis-server not found: install Redis 7 (Debian/Ubuntu: apt-get install redis-server)",
-            file=sys.stderr,
-        )
+    problem = missing_server()
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     cluster = DevCluster(args.state_dir)
     try:

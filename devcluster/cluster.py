@@ -18,6 +18,7 @@ from clusterkit.redisio import connect
 from devcluster import manifests, processes
 from devcluster.dnsserver import write_zone
 from devcluster.jobs import JobResult, free_octet, parse_events
+from devcluster.servers import server_marker
 from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
 
 
@@ -61,7 +62,7 @@ class DevCluster:
                     "name": p.name,
                     "ip": p.ip,
                     "port": state.port,
-                    "running": processes.alive(p.pid, "redis-server"),
+                    "running": processes.alive(p.pid, server_marker()),
                 }
                 for p in state.pods
             ],
@@ -153,9 +154,8 @@ class DevCluster:
                 )
             self.dirs.save(state)
             for pod in records:
-                assert pod.sidecar_pid is not None
                 started, reason = processes.wait_started(
-                    self.sidecar_url(pod, manifests.load().startup_path), pod.sidecar_pid
+                    self.sidecar_url(pod, manifests.load().startup_path), pod.sidecar_pid or 0
                 )
                 if not started:
                     held_back[pod.name] = reason
@@ -215,7 +215,7 @@ class DevCluster:
         state = self.require()
         records = [state.pod(n) for n in names]
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda p: processes.stop(p.pid, "redis-server"), records))
+            list(pool.map(lambda p: processes.stop(p.pid, server_marker()), records))
             list(pool.map(lambda p: processes.stop(p.sidecar_pid, "sidecar"), records))
         for pod in records:
             pod.pid = pod.sidecar_pid = None

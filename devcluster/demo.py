@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import redis
 
+from clusterkit.waiting import Deadline, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.table import print_table
@@ -19,17 +19,11 @@ def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> float:
-    """Poll `check` (bounded); returns seconds waited, raises TimeoutError naming `what`."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        try:
-            if check():
-                return time.monotonic() - start
-        except redis.RedisError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what}")
+def waited(what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> float:
+    """Seconds until `check` holds (Redis errors count as "not yet"); raises WaitTimeout."""
+    deadline = Deadline(timeout)
+    wait_until(check, timeout=deadline, what=what, interval=0.2, retry_on=(redis.RedisError,))
+    return deadline.elapsed()
 
 
 def role_of(cluster: DevCluster, pod: str) -> dict[str, str]:
@@ -61,7 +55,7 @@ def run_demo(cluster: DevCluster) -> int:
         replica = next(r["pod"] for r in cluster.roles() if r["master"] == victim)
         say(f"4. Stop master {victim}; its replica {replica} should take over")
         cluster.stop_pods([victim])
-        took = wait_until(
+        took = waited(
             f"{replica} to become master", lambda: role_of(cluster, replica)["role"] == "master"
         )
         print(f"{replica} is master after {took:.1f} s (cluster-node-timeout is 5 s)")
@@ -70,7 +64,7 @@ def run_demo(cluster: DevCluster) -> int:
         say(f"5. Start {victim} again with a NEW address and its old data")
         cluster.start_pods([victim])
         print(f"{victim} now at {cluster.require().pod(victim).ip}")
-        took = wait_until(
+        took = waited(
             f"{victim} to rejoin as a replica with its link up",
             lambda: (
                 role_of(cluster, victim)["role"] == "replica"

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ import dns.rrset
 import structlog
 
 import clusterkit.logs
+from clusterkit.atomicfile import write_atomically
 
 log = structlog.get_logger()
 
@@ -89,18 +89,11 @@ def write_zone(path: Path, domain: str, records: Mapping[str, Sequence[str]], tt
     """Atomically replace the zone file; readers see the old or new zone, never half."""
     Zone.build(domain, records, ttl)  # refuse to publish data the server would reject
     data = {"domain": domain, "ttl": ttl, "records": {k: list(v) for k, v in records.items()}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        # The kernel stamps mtime from a coarse clock; a fine-grained one keeps two
-        # quick same-size rewrites distinguishable to the server's change check.
-        now = time.time_ns()
-        os.utime(tmp, ns=(now, now))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True))
+    # The kernel stamps mtime from a coarse clock (and a freed inode number comes back): a
+    # fine-grained mtime keeps two quick same-size rewrites distinguishable to the change check.
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
 
 
 def _soa(zone: Zone) -> dns.rrset.RRset:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
 
 import redis
 
 from clusterkit.nodes import NodeLine, parse_cluster_nodes
+from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 
 
@@ -58,14 +59,15 @@ def wait_healthy(
     cluster: DevCluster, masters: int, replicas_per_master: int, timeout: float = 30.0
 ) -> list[str]:
     """Poll until healthy (bounded); returns the last problems seen ([] = healthy)."""
-    deadline = time.monotonic() + timeout
     last: list[str] = ["never checked"]
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         try:
-            last = problems(cluster, masters, replicas_per_master)
+            last[:] = problems(cluster, masters, replicas_per_master)
         except redis.RedisError as exc:
-            last = [str(exc)]
-        if not last:
-            return []
-        time.sleep(0.2)
+            last[:] = [str(exc)]
+        return not last
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(healthy, timeout=timeout, what="a strictly healthy cluster", interval=0.2)
     return last

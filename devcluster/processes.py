@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import redis
 
 from clusterkit.httpget import http_get
 from clusterkit.redisio import connect
+from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from devcluster.servers import server_bin, server_marker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_CONF = REPO_ROOT / "manifests" / "redis.conf"
@@ -34,18 +35,19 @@ def alive(pid: int | None, marker: str) -> bool:
 
 def stop(pid: int | None, marker: str, grace_seconds: float = 10.0) -> None:
     """SIGTERM (Redis fsyncs its AOF and exits, as on a pod deletion), then SIGKILL after grace."""
-    if not alive(pid, marker):
+    if pid is None or not alive(pid, marker):
         return
-    assert pid is not None
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    while alive(pid, marker) and time.monotonic() < deadline:
+
+    def exited() -> bool:
         reap(pid)
-        time.sleep(0.02)
-    if alive(pid, marker):
+        return not alive(pid, marker)
+
+    try:
+        wait_until(exited, timeout=grace_seconds, what=f"pid {pid} to exit", interval=0.02)
+    except WaitTimeout:
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-    reap(pid)
+        wait_until(exited, timeout=5.0, what=f"pid {pid} to die after SIGKILL", interval=0.02)
 
 
 def reap(pid: int) -> None:
@@ -79,7 +81,7 @@ def start_redis(config: Path) -> int:
     data_dir = config.parent / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        ["redis-server", str(config)],
+        [server_bin(), str(config)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -91,18 +93,21 @@ def start_redis(config: Path) -> int:
 def wait_for_redis(ip: str, port: int, password: str, pid: int, timeout: float = 15.0) -> None:
     """Until the server answers (LOADING counts: it is up). Raises if it died or never answers."""
     client = connect(ip, port, password, timeout=0.5)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid, "redis-server"):
-            raise RuntimeError(f"redis-server on {ip}:{port} exited; see its redis.log")
-        try:
+
+    def answers() -> bool:
+        if not alive(pid, server_marker()):
+            raise RuntimeError(f"{server_bin()} on {ip}:{port} exited; see its redis.log")
+        with contextlib.suppress(redis.BusyLoadingError):  # up, loading its data
             client.ping()
-            return
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if isinstance(exc, redis.BusyLoadingError):  # up, loading its data
-                return
-            time.sleep(0.02)
-    raise TimeoutError(f"redis-server on {ip}:{port} did not answer within {timeout:.0f}s")
+        return True
+
+    wait_until(
+        answers,
+        timeout=timeout,
+        what=f"{server_bin()} on {ip}:{port} to answer",
+        interval=0.02,
+        retry_on=(redis.ConnectionError, redis.TimeoutError),
+    )
 
 
 def start_dns(ip: str, port: int, zone_file: Path, log_file: Path, timeout: float = 10.0) -> int:
@@ -128,12 +133,16 @@ def start_dns(ip: str, port: int, zone_file: Path, log_file: Path, timeout: floa
             stderr=log,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the DNS server did not start on {ip}:{port}; see {log_file}")
-        time.sleep(0.02)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(
+            lambda: ready.exists() or process.poll() is not None,
+            timeout=timeout,
+            what="the DNS server",
+            interval=0.02,
+        )
+    if not ready.exists():
+        process.kill()
+        raise RuntimeError(f"the DNS server did not start on {ip}:{port}; see {log_file}")
     return process.pid
 
 
@@ -153,14 +162,18 @@ def start_sidecar(command: Sequence[str], env: dict[str, str], log_file: Path) -
 def wait_started(url: str, pid: int, timeout: float = 20.0) -> tuple[bool, str]:
     """Poll a startup probe like the kubelet does: (True, _) on 200, (False, reason) on 500, on
     the sidecar's exit, or after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    verdict: list[tuple[bool, str]] = []
+
+    def decided() -> bool:
         status, body = http_get(url)
-        if status == 200:
-            return True, body
-        if status == 500:
-            return False, body
-        if not alive(pid, "sidecar"):
-            return False, "the sidecar exited; see sidecar.log"
-        time.sleep(0.05)
-    return False, f"startup probe not 200 after {timeout:.0f}s"
+        if status in (200, 500):
+            verdict.append((status == 200, body))
+        elif not alive(pid, "sidecar"):
+            verdict.append((False, "the sidecar exited; see sidecar.log"))
+        return bool(verdict)
+
+    try:
+        wait_until(decided, timeout=Deadline(timeout), what=f"startup probe {url}", interval=0.05)
+    except WaitTimeout:
+        return False, f"startup probe not 200 after {timeout:.0f}s"
+    return verdict[0]

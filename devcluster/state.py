@@ -8,6 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from clusterkit.atomicfile import write_atomically
 from clusterkit.naming import PodNaming
 
 DNS_PORT = 10053
@@ -132,6 +133,4 @@ class StateDir:
 
     def save(self, state: ClusterState) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(state), indent=2))
-        tmp.replace(self.state_file)
+        write_atomically(self.state_file, json.dumps(asdict(state), indent=2) + "\n")

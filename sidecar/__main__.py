@@ -16,14 +16,13 @@ import structlog
 from clusterkit.dnsio import make_resolver, parse_nameserver, resolve_addresses
 from clusterkit.logs import configure
 from clusterkit.naming import PodNaming
+from clusterkit.settings import SettingsError
 from sidecar.agent import Agent
+from sidecar.exitcodes import ExitCode
 from sidecar.fixconf import FixError, fix_nodes_conf
 from sidecar.health import HealthState, serve_health
 from sidecar.metrics import Metrics
-from sidecar.settings import SidecarSettingsError, parse_sidecar_settings
-
-EXIT_BAD_SETTINGS = 2
-EXIT_CORRUPT_CONF = 3
+from sidecar.settings import parse_sidecar_settings
 
 
 def fix_command(argv: Sequence[str]) -> int:
@@ -42,12 +41,12 @@ def fix_command(argv: Sequence[str]) -> int:
         nameserver = parse_nameserver(args.dns_nameserver) if args.dns_nameserver else None
     except ValueError as exc:
         log.error("bad_settings", error=f"--dns-nameserver: {exc}")
-        return EXIT_BAD_SETTINGS
+        return ExitCode.BAD_SETTINGS
     try:
         resolver = make_resolver(nameserver, timeout=0.5)
     except ValueError as exc:
         log.error("bad_settings", error=f"--dns-nameserver: {exc}")
-        return EXIT_BAD_SETTINGS
+        return ExitCode.BAD_SETTINGS
     naming = PodNaming(
         args.statefulset_name, args.headless_service, args.namespace, args.cluster_domain
     )
@@ -60,24 +59,24 @@ def fix_command(argv: Sequence[str]) -> int:
         report = fix_nodes_conf(args.nodes_conf, args.pod_ip, naming, resolve)
     except FixError as exc:
         log.error("nodes_conf_corrupt", error=str(exc))
-        return EXIT_CORRUPT_CONF
+        return ExitCode.CORRUPT_NODES_CONF
     log.info(
         "nodes_conf_checked",
         outcome=report.outcome,
         changed={k: f"{a} -> {b}" for k, (a, b) in report.changed.items()},
         unresolved=report.unresolved,
     )
-    return 0
+    return ExitCode.OK
 
 
 def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     log = structlog.get_logger()
     try:
         settings = parse_sidecar_settings(argv, environ)
-    except SidecarSettingsError as exc:
-        log.error("bad_settings", error=str(exc))
-        return EXIT_BAD_SETTINGS
-    configure(settings.log_level)
+    except SettingsError as exc:
+        log.error("bad_settings", error=str(exc), exit_code=int(ExitCode.BAD_SETTINGS))
+        return ExitCode.BAD_SETTINGS
+    configure(settings.cluster.log_level)
     structlog.contextvars.bind_contextvars(pod=settings.pod_name)
     state = HealthState(
         Metrics(),
@@ -87,10 +86,10 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         ip=settings.pod_ip,
     )
     try:
-        resolver = make_resolver(settings.nameserver_address(), timeout=0.5)
+        resolver = make_resolver(settings.cluster.nameserver_address(), timeout=0.5)
     except ValueError as exc:
         log.error("bad_settings", error=f"DNS_NAMESERVER: {exc}")
-        return EXIT_BAD_SETTINGS
+        return ExitCode.BAD_SETTINGS
     server = serve_health(state, settings.http_host, settings.http_port)
     log.info(
         "sidecar_started",
@@ -109,13 +108,13 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     agent.run(stop)
     server.shutdown()
     log.info("sidecar_stopped")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = os.environ if environ is None else environ
-    configure(environ.get("LOG_LEVEL", "INFO"))
+    configure()  # INFO until LOG_LEVEL is known to be valid: a bad one is a settings error
     if argv[:1] == ["fix-nodes-conf"]:
         return fix_command(argv[1:])
     if argv[:1] == ["run"]:

@@ -10,18 +10,41 @@ import dns.resolver
 import redis
 import structlog
 
+from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
-from clusterkit.redisio import BUSY_PREFIXES, connect, parse_info
-from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map, write_atomically
+from clusterkit.redisio import BUSY_PREFIXES, connect, info_fields
+from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.heal import RateLimit, plan_meets, pod_map_from
-from sidecar.health import HealthState, readiness
+from sidecar.health import HealthState
+from sidecar.readiness import readiness
 from sidecar.settings import SidecarSettings
 
 log = structlog.get_logger()
 
 PING_TIMEOUT_SECONDS = 2.0
 PEER_TIMEOUT_SECONDS = 1.0
+
+
+def classify_ping(error: Exception | None) -> tuple[str, str]:
+    """(outcome, readiness reason) for a PING that raised `error` (None: PONG).
+
+    Outcomes: pong; busy (LOADING, MASTERDOWN, BUSY: alive, not ready); down (not listening:
+    not started yet or restarting, which Kubernetes handles by itself); timeout (no reply at
+    all: only this counts towards "hung"); error (any other reply).
+    """
+    if error is None:
+        return "pong", "ok"
+    text = str(error)
+    if isinstance(error, redis.TimeoutError):
+        return "timeout", "Redis does not answer PING"
+    if isinstance(error, redis.BusyLoadingError):  # redis-py files LOADING as a ConnectionError
+        return "busy", "Redis is LOADING"
+    if isinstance(error, redis.ConnectionError):
+        return "down", "Redis is not running"
+    if isinstance(error, redis.ResponseError) and text.startswith(BUSY_PREFIXES):
+        return "busy", f"Redis is {text.split(' ', maxsplit=1)[0]}"
+    return "error", text
 
 
 class Agent:
@@ -32,9 +55,9 @@ class Agent:
         self.state = state
         self.metrics = state.metrics
         self.resolver = resolver
-        self.password = settings.read_password()
+        self.password = settings.cluster.read_password()
         self.redis = connect(
-            settings.pod_ip, settings.redis_port, self.password, PING_TIMEOUT_SECONDS
+            settings.pod_ip, settings.cluster.redis_port, self.password, PING_TIMEOUT_SECONDS
         )
         self.meet_limit = RateLimit(seconds=5.0)
         self.pod_map = read_pod_map(settings.nodes_conf)
@@ -51,7 +74,7 @@ class Agent:
         """Fix nodes.conf; True when Redis may start. A failure is reported, never raised."""
         s = self.settings
         try:
-            report = fix_nodes_conf(s.nodes_conf, s.pod_ip, s.naming, self.resolve)
+            report = fix_nodes_conf(s.nodes_conf, s.pod_ip, s.cluster.naming, self.resolve)
         except FixError as exc:
             reason = str(exc)
             log.error("nodes_conf_corrupt", path=str(s.nodes_conf), error=reason)
@@ -98,30 +121,21 @@ class Agent:
 
     def ping(self) -> bool:
         """True when Redis answered PONG. Busy replies are alive; only silence counts as hung."""
+        error: Exception | None = None
         try:
             self.redis.ping()
-        except redis.TimeoutError:
+        except (redis.RedisError, OSError) as exc:
+            error = exc
+        outcome, reason = classify_ping(error)
+        if outcome == "timeout":
             with self.state.lock:
                 self.state.ping_timeouts += 1
-            self.metrics.redis_up.set(0)
-            self.set_ready(False, "Redis does not answer PING")
-            return False
-        except redis.ConnectionError as exc:
-            # Not listening: not started yet (or restarting). Kubernetes restarts a crashed
-            # container by itself; liveness must not add to that. LOADING can surface here too.
+        else:
             self.reset_timeouts()
-            self.metrics.redis_up.set(0)
-            loading = isinstance(exc, redis.BusyLoadingError)  # redis-py files it here
-            self.set_ready(False, "Redis is LOADING" if loading else "Redis is not running")
-            return False
-        except redis.ResponseError as exc:
-            self.reset_timeouts()
-            busy = str(exc).startswith(BUSY_PREFIXES)
-            self.set_ready(False, f"Redis is {str(exc).split(' ')[0]}" if busy else str(exc))
-            return False
-        self.reset_timeouts()
-        self.metrics.redis_up.set(1)
-        return True
+        self.metrics.redis_up.set(1 if outcome in ("pong", "busy") else 0)
+        if outcome != "pong":
+            self.set_ready(False, reason)
+        return outcome == "pong"
 
     def reset_timeouts(self) -> None:
         with self.state.lock:
@@ -132,7 +146,7 @@ class Agent:
             self.state.ready, self.state.ready_reason = ready, reason
 
     def observe_and_heal(self) -> None:
-        info = parse_info(str(self.redis.execute_command("CLUSTER", "INFO")))
+        info = info_fields(self.redis.execute_command("CLUSTER", "INFO"))
         nodes = parse_cluster_nodes(str(self.redis.execute_command("CLUSTER", "NODES")))
         link = self.redis.info("replication").get("master_link_status")
         me = myself(nodes)
@@ -142,7 +156,12 @@ class Agent:
         with self.state.lock:
             self.state.node_id = me.node_id
         self.remember_pods(nodes)
-        self.heal(nodes)
+        try:
+            self.heal(nodes)
+        except (redis.RedisError, OSError) as exc:
+            # Healing is the sidecar's work, not Redis's state: readiness stays what Redis says.
+            self.metrics.heal_failures.inc()
+            log.warning("heal_failed", error=str(exc))
 
     def update_metrics(self, info: dict[str, str], me: NodeLine, link: str | None) -> None:
         m = self.metrics
@@ -155,13 +174,13 @@ class Agent:
 
     def remember_pods(self, nodes: list[NodeLine]) -> None:
         """Keep node id -> pod beside nodes.conf, for peers whose lines lose their hostname."""
-        current = {**self.pod_map, **pod_map_from(nodes, self.settings.naming)}
+        current = {**self.pod_map, **pod_map_from(nodes, self.settings.cluster.naming)}
         if current != self.pod_map:
             self.pod_map = current
             try:
                 write_atomically(
                     self.settings.nodes_conf.parent / POD_MAP_NAME,
-                    json.dumps(current, indent=1, sort_keys=True),
+                    json.dumps(current, indent=1, sort_keys=True) + "\n",
                 )
             except OSError as exc:
                 log.warning("pod_map_unwritable", error=str(exc))
@@ -172,7 +191,9 @@ class Agent:
         if ip is None:
             return None
         try:
-            peer = connect(ip, self.settings.redis_port, self.password, PEER_TIMEOUT_SECONDS)
+            peer = connect(
+                ip, self.settings.cluster.redis_port, self.password, PEER_TIMEOUT_SECONDS
+            )
             answered = str(peer.execute_command("CLUSTER", "MYID"))
             peer.close()
         except (redis.RedisError, OSError):
@@ -181,7 +202,11 @@ class Agent:
 
     def heal(self, nodes: list[NodeLine]) -> None:
         for meet in plan_meets(
-            nodes, self.settings.naming, self.pod_map, self.locate, self.settings.redis_port
+            nodes,
+            self.settings.cluster.naming,
+            self.pod_map,
+            self.locate,
+            self.settings.cluster.redis_port,
         ):
             if not self.meet_limit.allow(meet.node_id):
                 continue

@@ -4,13 +4,13 @@ be found now. Works by node id, field by field; writes atomically and keeps a .b
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
+from clusterkit.atomicfile import write_atomically
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine
 from clusterkit.nodesconf import NodesConf, NodesConfError, parse_nodes_conf
@@ -36,6 +36,16 @@ class FixReport:
     """node id -> (old ip, new ip)."""
     unresolved: list[str] = field(default_factory=list)
     """Peers whose pods have no address yet: the heal loop will find them later."""
+    unaddressed: list[str] = field(default_factory=list)
+    """Peers written as `noaddr`: their old address is this pod's address now."""
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    new_ips: dict[str, str]
+    """node id -> its pod's current address (myself -> POD_IP)."""
+    unresolved: list[str]
+    unaddressed: frozenset[str]
 
 
 def pod_fqdn_of(line: NodeLine, naming: PodNaming, pod_map: dict[str, str]) -> str | None:
@@ -57,25 +67,12 @@ def read_pod_map(nodes_conf: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory: all or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as handle:
-        handle.write(text.encode())  # bytes: line endings stay exactly as given
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def plan_fix(
     conf: NodesConf, pod_ip: str, naming: PodNaming, pod_map: dict[str, str], resolve: Resolve
-) -> tuple[dict[str, str], list[str]]:
-    """New IP per node id (myself -> pod_ip; peers -> where DNS says their pods are now)."""
+) -> FixPlan:
+    """New IP per node id (myself -> pod_ip; peers -> where DNS says their pods are now).
+    Two nodes never end up on one address: a peer still listed at the address this pod has now
+    (its own pod moved and does not resolve yet) is marked noaddr, as Redis itself does."""
     me = conf.myself
     new_ips: dict[str, str] = {}
     unresolved: list[str] = []
@@ -100,9 +97,13 @@ def plan_fix(
             if nid != me.node_id and list(final.values()).count(final[nid]) > 1
         ]
         if not clashing:
-            return new_ips, unresolved
+            break
         for nid in clashing:
             del new_ips[nid]
+    unaddressed = frozenset(
+        nid for nid, ip in final.items() if nid != me.node_id and ip == final[me.node_id]
+    )
+    return FixPlan(new_ips, unresolved, unaddressed)
 
 
 def fix_nodes_conf(path: Path, pod_ip: str, naming: PodNaming, resolve: Resolve) -> FixReport:
@@ -129,15 +130,17 @@ def fix_nodes_conf(path: Path, pod_ip: str, naming: PodNaming, resolve: Resolve)
             f" Redis not started. Restore {path.name}.bak if it is sound, or move the file away"
             " to make this node join as a new node (its slots must then come from its replica)"
         ) from None
-    new_ips, unresolved = plan_fix(conf, pod_ip, naming, read_pod_map(path), resolve)
-    if not new_ips:
-        return FixReport("unchanged", unresolved=unresolved)
-    fixed = conf.with_ips(new_ips).render()
-    write_atomically(path.with_name(path.name + ".bak"), text)
+    plan = plan_fix(conf, pod_ip, naming, read_pod_map(path), resolve)
+    if not plan.new_ips and not plan.unaddressed:
+        return FixReport("unchanged", unresolved=plan.unresolved)
+    fixed = conf.with_ips(plan.new_ips, plan.unaddressed).render()
+    mode = path.stat().st_mode & 0o7777
+    write_atomically(path.with_name(path.name + ".bak"), raw, mode=mode)
     write_atomically(path, fixed)
     before = {n.node_id: n.address.ip for n in conf.nodes}
     return FixReport(
         "rewritten",
-        changed={nid: (before[nid], ip) for nid, ip in new_ips.items()},
-        unresolved=unresolved,
+        changed={nid: (before[nid], ip) for nid, ip in plan.new_ips.items()},
+        unresolved=plan.unresolved,
+        unaddressed=sorted(plan.unaddressed),
     )

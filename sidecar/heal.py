@@ -8,11 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
+from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
 from sidecar.fixconf import pod_fqdn_of
 
 UNHEALTHY_FLAGS = frozenset({"fail", "fail?", "noaddr"})
-BUS_PORT_OFFSET = 10000
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class Metrics:
         self.heal_meets = Counter(
             "sidecar_heal_meets", "CLUSTER MEETs sent to heal a peer's address", registry=r
         )
+        self.heal_failures = Counter(
+            "sidecar_heal_failures", "Heal steps that failed (retried next turn)", registry=r
+        )
         self.dns_failures = Counter(
             "sidecar_dns_failures", "Pod names that did not resolve", registry=r
         )

@@ -18,7 +18,7 @@ import pytest
 import redis
 import yaml
 
-from bootstrap.settings import parse_settings
+from bootstrap.settings import parse_job_settings
 from clusterkit.redisio import connect
 from sidecar.settings import parse_sidecar_settings
 
@@ -149,20 +149,27 @@ def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> di
 
 
 def test_settings_in_the_manifests_parse_with_the_products_code(
-    objects: list[dict[str, Any]],
+    objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     job = by_kind(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
-    settings = parse_settings([], settings_env(objects, job))
+    job_env = settings_env(objects, job)
+    # The Secret's mount path from the manifests; parsing checks the file is readable.
+    assert job_env["REDIS_PASSWORD_FILE"].startswith("/etc/redis-auth/")
+    secret = tmp_path / "password"
+    secret.write_text("from-the-secret\n")
+    settings = parse_job_settings([], {**job_env, "REDIS_PASSWORD_FILE": str(secret)})
     sts = by_kind(objects, "StatefulSet")
     assert settings.cluster_size == sts["spec"]["replicas"]
-    assert settings.statefulset_name == sts["metadata"]["name"]
-    assert settings.headless_service == sts["spec"]["serviceName"]
-    assert settings.namespace == "prod"
+    assert settings.cluster.statefulset_name == sts["metadata"]["name"]
+    assert settings.cluster.headless_service == sts["spec"]["serviceName"]
+    assert settings.cluster.namespace == "prod"
     sidecar = sts["spec"]["template"]["spec"]["initContainers"][0]
-    side = parse_sidecar_settings([], settings_env(objects, sidecar))
+    sidecar_env = settings_env(objects, sidecar)
+    assert sidecar_env["REDIS_PASSWORD_FILE"] == job_env["REDIS_PASSWORD_FILE"]
+    side = parse_sidecar_settings([], {**sidecar_env, "REDIS_PASSWORD_FILE": str(secret)})
     assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")
     assert side.pod_fqdn == "redis-4.redis-headless.prod.svc.cluster.local"
-    assert str(side.redis_password_file).startswith("/etc/redis-auth/")
+    assert side.cluster.read_password() == "from-the-secret"
     port = sidecar["ports"][0]["containerPort"]
     assert side.http_port == port == settings.sidecar_port
 

@@ -20,7 +20,7 @@ def test_the_base_gives_probe_paths_ports_and_entrypoints() -> None:
     assert m.job_command == (sys.executable, "-m", "bootstrap")
 
 
-def test_downward_api_values_fill_the_sidecar_env() -> None:
+def test_downward_api_values_fill_the_sidecar_env(tmp_path: Path) -> None:
     m = load()
     fields = {
         "status.podIP": "127.9.0.4",
@@ -28,9 +28,11 @@ def test_downward_api_values_fill_the_sidecar_env() -> None:
         "metadata.namespace": "prod",
         "spec.nodeName": "devnode-0",
     }
-    env = {**m.settings, **m.env(m.sidecar_env, fields)}
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    env = {**m.settings, **m.env(m.sidecar_env, fields), "REDIS_PASSWORD_FILE": str(secret)}
     settings = parse_sidecar_settings([], env)
-    assert (settings.pod_ip, settings.pod_name, settings.namespace) == (
+    assert (settings.pod_ip, settings.pod_name, settings.cluster.namespace) == (
         "127.9.0.4",
         "redis-3",
         "prod",

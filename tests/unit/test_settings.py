@@ -9,40 +9,49 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bootstrap.errors import BadSettings, ExitCode
-from bootstrap.settings import Settings, parse_settings
+from bootstrap.settings import Settings, parse_job_settings
+from clusterkit.settings import ClusterSettings
 
 REQUIRED = {"STATEFULSET_NAME": "redis", "HEADLESS_SERVICE": "redis-headless", "CLUSTER_SIZE": "6"}
 
 
 def settings_from(argv: list[str] | None = None, **env: str) -> Settings:
-    return parse_settings(argv or [], {**REQUIRED, **env})
+    return parse_job_settings(argv or [], {**REQUIRED, **env})
 
 
 def bad(argv: list[str] | None = None, **env: str) -> str:
     with pytest.raises(BadSettings) as info:
-        parse_settings(argv or [], {**REQUIRED, **env})
+        parse_job_settings(argv or [], {**REQUIRED, **env})
     assert info.value.exit_code == ExitCode.BAD_SETTINGS
     return str(info.value)
 
 
 def test_defaults_from_the_required_environment() -> None:
     s = settings_from()
-    assert (s.statefulset_name, s.headless_service, s.cluster_size) == (
+    assert (s.cluster.statefulset_name, s.cluster.headless_service, s.cluster_size) == (
         "redis",
         "redis-headless",
         6,
     )
-    assert (s.namespace, s.cluster_domain, s.replicas_per_master) == ("default", "cluster.local", 1)
-    assert (s.redis_port, s.redis_password_file, s.dns_nameserver) == (6379, None, None)
-    assert (s.timeout_seconds, s.log_level, s.masters) == (600.0, "INFO", 3)
-    assert s.nameserver_address() is None and s.read_password() is None
-    assert s.naming.pod_fqdn(2) == "redis-2.redis-headless.default.svc.cluster.local"
+    assert (s.cluster.namespace, s.cluster.cluster_domain, s.replicas_per_master) == (
+        "default",
+        "cluster.local",
+        1,
+    )
+    assert (s.cluster.redis_port, s.cluster.redis_password_file, s.cluster.dns_nameserver) == (
+        6379,
+        None,
+        None,
+    )
+    assert (s.timeout_seconds, s.cluster.log_level, s.masters) == (600.0, "INFO", 3)
+    assert s.cluster.nameserver_address() is None and s.cluster.read_password() is None
+    assert s.cluster.naming.pod_fqdn(2) == "redis-2.redis-headless.default.svc.cluster.local"
 
 
 def test_every_setting_from_the_environment(tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("s3cret\n")
-    s = parse_settings(
+    s = parse_job_settings(
         [],
         {
             "STATEFULSET_NAME": "cache",
@@ -59,21 +68,16 @@ def test_every_setting_from_the_environment(tmp_path: Path) -> None:
         },
     )
     assert s == Settings(
-        "cache",
-        "cache-hl",
-        9,
-        "prod",
-        "k8s.local",
-        2,
-        7000,
-        secret,
-        "10.0.0.10",
-        90.5,
-        log_level="DEBUG",
+        ClusterSettings(
+            "cache", "cache-hl", "prod", "k8s.local", 7000, secret, "10.0.0.10", log_level="DEBUG"
+        ),
+        cluster_size=9,
+        replicas_per_master=2,
+        timeout_seconds=90.5,
     )
     assert s.masters == 3
-    assert s.naming.pod_fqdn(8) == "cache-8.cache-hl.prod.svc.k8s.local"
-    assert s.read_password() == "s3cret"
+    assert s.cluster.naming.pod_fqdn(8) == "cache-8.cache-hl.prod.svc.k8s.local"
+    assert s.cluster.read_password() == "s3cret"
 
 
 def test_flags_override_the_environment() -> None:
@@ -91,11 +95,16 @@ def test_flags_override_the_environment() -> None:
         NAMESPACE="ns2",
         REDIS_PORT="6380",
     )
-    assert (s.cluster_size, s.replicas_per_master, s.namespace, s.redis_port) == (9, 2, "ns1", 7001)
+    assert (s.cluster_size, s.replicas_per_master, s.cluster.namespace, s.cluster.redis_port) == (
+        9,
+        2,
+        "ns1",
+        7001,
+    )
 
 
 def test_flags_alone_are_enough() -> None:
-    s = parse_settings(
+    s = parse_job_settings(
         [
             "--statefulset-name",
             "a",
@@ -108,19 +117,31 @@ def test_flags_alone_are_enough() -> None:
         ],
         {},
     )
-    assert (s.statefulset_name, s.headless_service, s.cluster_size, s.masters) == ("a", "b", 3, 3)
+    assert (s.cluster.statefulset_name, s.cluster.headless_service, s.cluster_size, s.masters) == (
+        "a",
+        "b",
+        3,
+        3,
+    )
 
 
 def test_namespace_falls_back_to_pod_namespace() -> None:
-    assert settings_from(POD_NAMESPACE="from-pod").namespace == "from-pod"
-    assert settings_from(POD_NAMESPACE="from-pod", NAMESPACE="set").namespace == "set"
-    assert settings_from(["--namespace", "flag"], POD_NAMESPACE="from-pod").namespace == "flag"
-    assert settings_from(POD_NAMESPACE="").namespace == "default"
+    assert settings_from(POD_NAMESPACE="from-pod").cluster.namespace == "from-pod"
+    assert settings_from(POD_NAMESPACE="from-pod", NAMESPACE="set").cluster.namespace == "set"
+    assert (
+        settings_from(["--namespace", "flag"], POD_NAMESPACE="from-pod").cluster.namespace == "flag"
+    )
+    assert settings_from(POD_NAMESPACE="").cluster.namespace == "default"
 
 
 def test_empty_values_count_as_unset() -> None:
     s = settings_from(NAMESPACE="", REDIS_PORT="", DNS_NAMESERVER="", REDIS_PASSWORD_FILE="")
-    assert (s.namespace, s.redis_port, s.dns_nameserver, s.redis_password_file) == (
+    assert (
+        s.cluster.namespace,
+        s.cluster.redis_port,
+        s.cluster.dns_nameserver,
+        s.cluster.redis_password_file,
+    ) == (
         "default",
         6379,
         None,
@@ -130,7 +151,7 @@ def test_empty_values_count_as_unset() -> None:
 
 def test_missing_required_settings_are_all_named() -> None:
     with pytest.raises(BadSettings) as info:
-        parse_settings([], {"HEADLESS_SERVICE": "h", "CLUSTER_SIZE": ""})
+        parse_job_settings([], {"HEADLESS_SERVICE": "h", "CLUSTER_SIZE": ""})
     assert "STATEFULSET_NAME" in str(info.value) and "CLUSTER_SIZE" in str(info.value)
     assert "HEADLESS_SERVICE" not in str(info.value)
 
@@ -154,8 +175,8 @@ def test_cluster_size_allowed(size: int, replicas: int) -> None:
         ("0", "1", "positive"),
         ("-6", "1", "positive"),
         ("6", "-1", "0 or more"),
-        ("six", "1", "not a number"),
-        ("6", "1.0", "not a number"),
+        ("six", "1", "not a whole number"),
+        ("6", "1.0", "not a whole number"),
     ],
 )
 def test_cluster_size_rejected(size: str, replicas: str, message: str) -> None:
@@ -167,7 +188,7 @@ def test_cluster_size_rule(size: int, replicas: int) -> None:
     env = {"CLUSTER_SIZE": str(size), "REPLICAS_PER_MASTER": str(replicas)}
     valid = size % (1 + replicas) == 0 and size // (1 + replicas) >= 3
     try:
-        s = parse_settings([], {**REQUIRED, **env})
+        s = parse_job_settings([], {**REQUIRED, **env})
     except BadSettings:
         assert not valid
     else:
@@ -180,7 +201,7 @@ def test_cluster_size_rule(size: int, replicas: int) -> None:
 )
 def test_redis_port_leaves_room_for_the_bus(port: str, ok: bool) -> None:
     if ok:
-        assert settings_from(REDIS_PORT=port).redis_port == int(port)
+        assert settings_from(REDIS_PORT=port).cluster.redis_port == int(port)
     else:
         bad(REDIS_PORT=port)
 
@@ -209,7 +230,7 @@ def test_timeout_nan_is_rejected() -> None:
     ],
 )
 def test_dns_nameserver(text: str, expected: tuple[str, int]) -> None:
-    assert settings_from(DNS_NAMESERVER=text).nameserver_address() == expected
+    assert settings_from(DNS_NAMESERVER=text).cluster.nameserver_address() == expected
 
 
 @pytest.mark.parametrize(
@@ -238,13 +259,13 @@ def test_password_file(tmp_path: Path, content: str, password: str) -> None:
     path = tmp_path / "pw"
     path.write_bytes(content.encode())
     s = settings_from(["--redis-password-file", str(path)])
-    assert s.redis_password_file == path
-    assert s.read_password() == password
+    assert s.cluster.redis_password_file == path
+    assert s.cluster.read_password() == password
 
 
 def test_unreadable_password_file_is_bad_settings(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    s = settings_from(REDIS_PASSWORD_FILE=str(missing))  # read only when the run needs it
     with pytest.raises(BadSettings, match="REDIS_PASSWORD_FILE") as info:
-        s.read_password()
+        settings_from(REDIS_PASSWORD_FILE=str(missing))  # checked when the settings are read
     assert str(missing) in str(info.value)
+    assert info.value.exit_code == ExitCode.BAD_SETTINGS

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit.nodes import NodeLine, parse_node_line
-from sidecar.health import HealthState, readiness, respond, serve_health
+from sidecar.health import HealthState, respond, serve_health
 from sidecar.metrics import Metrics
+from sidecar.readiness import readiness
 from tests.unit.factories import node_id, node_line
 
 MASTER_ID = node_id("master")

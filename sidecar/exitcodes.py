@@ -1,0 +1,14 @@
+"""Exit codes of `python -m sidecar` and `python -m sidecar fix-nodes-conf` (see README)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    BAD_SETTINGS = 2
+    """A setting is missing or malformed; the message names it."""
+    CORRUPT_NODES_CONF = 3
+    """fix-nodes-conf: the file does not parse; it was left untouched."""
