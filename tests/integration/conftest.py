@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from devcluster.cluster import DevCluster
+from devcluster.servers import missing_server
 
 pytestmark = pytest.mark.integration
 
@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
     """Start devclusters (pods up, cluster NOT formed); all are torn down after the test."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server (see README)")
+    problem = missing_server()
+    if problem:
+        pytest.fail(problem)
     started: list[DevCluster] = []
 
     def make(pods: int = 6, replicas_per_master: int = 1) -> DevCluster:

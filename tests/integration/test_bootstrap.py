@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from bootstrap.errors import ExitCode
+from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import problems, views, wait_healthy
 from devcluster.jobs import parse_events
@@ -214,9 +215,8 @@ def test_wrong_password_exits_with_auth_code(make_cluster: MakeCluster) -> None:
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+    try:
+        wait_until(check, timeout=timeout, what="the check", interval=0.1)
+    except WaitTimeout:
+        return False
+    return True

@@ -19,6 +19,7 @@ import dns.query
 import dns.resolver
 import pytest
 
+from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.dnsserver import write_zone
 
 pytestmark = pytest.mark.integration
@@ -54,15 +55,12 @@ def _start(tmp_path: Path, zone: Path, attempt: int) -> Server | None:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     server = Server(ip, zone, proc, log)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if ready.exists():
-            return server
-        if proc.poll() is not None:
-            return None
-        time.sleep(0.05)
-    _stop(server)
-    pytest.fail(f"DNS server not ready within 10 s:\n{log.read_text()}")
+    try:
+        wait_until(lambda: ready.exists() or proc.poll() is not None, timeout=10, what="DNS")
+    except WaitTimeout:
+        _stop(server)
+        pytest.fail(f"DNS server not ready within 10 s:\n{log.read_text()}")
+    return server if ready.exists() else None
 
 
 def _stop(server: Server) -> None:
@@ -100,17 +98,19 @@ def resolve(server: Server, name: str, rdtype: str = "A") -> list[str]:
 
 def resolve_eventually(server: Server, name: str, expected: list[str]) -> None:
     """Poll: the server notices the rewritten file on its next query, give it a few seconds."""
-    deadline = time.monotonic() + 5
-    seen: list[str] | str = []
-    while time.monotonic() < deadline:
+    seen: list[list[str] | str] = [[]]
+
+    def answers_expected() -> bool:
         try:
-            seen = resolve(server, name)
+            seen[0] = resolve(server, name)
         except dns.resolver.NXDOMAIN:
-            seen = "NXDOMAIN"
-        if seen == expected:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"{name} still answers {seen}, expected {expected}")
+            seen[0] = "NXDOMAIN"
+        return seen[0] == expected
+
+    try:
+        wait_until(answers_expected, timeout=5, what=f"{name} to answer {expected}", interval=0.1)
+    except WaitTimeout:
+        pytest.fail(f"{name} still answers {seen[0]}, expected {expected}")
 
 
 def test_a_record_for_a_pod(server: Server) -> None:

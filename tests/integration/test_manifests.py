@@ -4,6 +4,7 @@ products' own settings code on the manifests' settings."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -20,6 +21,8 @@ import yaml
 
 from bootstrap.settings import parse_job_settings
 from clusterkit.redisio import connect
+from clusterkit.waiting import WaitTimeout, wait_until
+from devcluster.servers import server_bin
 from sidecar.settings import parse_sidecar_settings
 
 pytestmark = pytest.mark.integration
@@ -207,7 +210,7 @@ def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[red
         (tmp_path / directory).mkdir(parents=True)
     (tmp_path / "etc/redis/redis.conf").write_text(config["data"]["redis.conf"])
     (tmp_path / "etc/redis-auth/password").write_text("s3cret pw")
-    script = container["command"][2]
+    script = container["command"][2].replace("exec redis-server ", f"exec {server_bin()} ")
     for path in ("/etc/redis-auth/", "/etc/redis/", "/run/redis/"):
         script = script.replace(path, f"{tmp_path}{path}")
     ip = f"127.{40 + int(time.time()) % 200}.77.1"
@@ -221,13 +224,13 @@ def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[red
     )
     client = connect(ip, 6379, "s3cret pw", timeout=1.0)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        with contextlib.suppress(WaitTimeout):  # the test's own PING reports what went wrong
+            wait_until(
+                lambda: process.poll() is not None or client.ping(),
+                timeout=10,
+                what="the shipped redis.conf to serve",
+                retry_on=(redis.ConnectionError,),
+            )
         yield client
     finally:
         process.terminate()

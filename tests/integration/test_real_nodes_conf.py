@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,8 @@ import redis
 from clusterkit.naming import PodNaming
 from clusterkit.nodesconf import parse_nodes_conf
 from clusterkit.redisio import connect
+from clusterkit.waiting import wait_until
+from devcluster.servers import missing_server, server_bin
 from sidecar.fixconf import fix_nodes_conf
 
 pytestmark = pytest.mark.integration
@@ -42,22 +42,16 @@ class Server:
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (redis.RedisError, OSError, ValueError):
-            pass  # not up yet, or a file being rewritten
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+    # Errors mean "not up yet", or a file being rewritten.
+    retry_on = (redis.RedisError, OSError, ValueError)
+    wait_until(check, timeout=timeout, what=what, interval=0.1, retry_on=retry_on)
 
 
 def start(server: Server) -> None:
     log = server.directory / "redis.log"
     args = [
         *(
-            "redis-server",
+            server_bin(),
             "--port",
             str(PORT),
             "--bind",
@@ -79,10 +73,10 @@ def start(server: Server) -> None:
 
     def up() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"redis-server {server.ip} exited: {log.read_text()[-2000:]}")
+            pytest.fail(f"{server_bin()} {server.ip} exited: {log.read_text()[-2000:]}")
         return bool(server.client().ping())
 
-    wait_for(f"redis-server on {server.ip}", up, timeout=10.0)
+    wait_for(f"{server_bin()} on {server.ip}", up, timeout=10.0)
 
 
 def stop(server: Server) -> None:
@@ -99,8 +93,9 @@ def stop(server: Server) -> None:
 
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[list[Server]]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server (see README)")
+    problem = missing_server()
+    if problem:
+        pytest.fail(problem)
     prefix = f"127.{random.randint(20, 250)}.{random.randint(0, 255)}"
     made = []
     for i in range(3):

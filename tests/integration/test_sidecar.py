@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from clusterkit.httpget import http_get
+from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.manifests import load as load_manifests
@@ -46,15 +47,13 @@ def role(cluster: DevCluster, pod: str) -> str:
 
 
 def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return True
-        except (redis.RedisError, OSError, StopIteration, KeyError):
-            pass  # nodes come and go while we poll
-        time.sleep(0.2)
-    return False
+    # Errors: nodes come and go while we poll.
+    retry_on = (redis.RedisError, OSError, StopIteration, KeyError)
+    try:
+        wait_until(check, timeout=timeout, what="the check", interval=0.2, retry_on=retry_on)
+    except WaitTimeout:
+        return False
+    return True
 
 
 def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster) -> None:
@@ -150,17 +149,17 @@ def test_liveness_stays_200_while_redis_loads_a_large_dataset(make_cluster: Make
     cluster.start_pods([owner])
     pod_ip = cluster.require().pod(owner).ip
     probe_client = cluster.client(owner, timeout=5)
-    saw_loading, liveness = False, []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    saw_loading, liveness = [False], []
+
+    def loaded_after_loading() -> bool:
         try:
             probe_client.ping()
             loaded = True
         except redis.BusyLoadingError:
-            saw_loading, loaded = True, False
+            saw_loading[0], loaded = True, False
         liveness.append(http_get(f"http://{pod_ip}:{load_manifests().sidecar_port}/livez")[0])
-        if loaded and saw_loading and len(liveness) > 3:
-            break
-        time.sleep(0.05)
-    assert saw_loading, "the dataset loaded too fast to test liveness during LOADING"
+        return loaded and saw_loading[0] and len(liveness) > 3
+
+    wait_until(loaded_after_loading, timeout=60, what=f"{owner} to load its dataset")
+    assert saw_loading[0], "the dataset loaded too fast to test liveness during LOADING"
     assert set(liveness) == {200}

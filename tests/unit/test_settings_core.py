@@ -109,7 +109,8 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("env", "variable"), BAD_INPUTS)
 def test_the_job_exits_2_naming_the_variable(env: dict[str, str], variable: str) -> None:
     code, events = run_main(bootstrap.__main__.main, {**JOB_ENV, **env})
-    assert code == JobExit.BAD_SETTINGS == 2
+    assert code == JobExit.BAD_SETTINGS
+    assert int(JobExit.BAD_SETTINGS) == 2
     assert events[-1]["event"] == "bad_settings"
     assert variable in str(events[-1]["error"])
 
@@ -117,6 +118,7 @@ def test_the_job_exits_2_naming_the_variable(env: dict[str, str], variable: str)
 @pytest.mark.parametrize(("env", "variable"), BAD_INPUTS)
 def test_the_sidecar_exits_2_naming_the_variable(env: dict[str, str], variable: str) -> None:
     code, events = run_main(sidecar.__main__.main, {**SIDECAR_ENV, **env})
-    assert code == SidecarExit.BAD_SETTINGS == 2
+    assert code == SidecarExit.BAD_SETTINGS
+    assert int(SidecarExit.BAD_SETTINGS) == 2
     assert events[-1]["event"] == "bad_settings"
     assert variable in str(events[-1]["error"])
