@@ -40,6 +40,8 @@ def classify_ping(error: Exception | None) -> tuple[str, str]:
         return "timeout", "Redis does not answer PING"
     if isinstance(error, redis.BusyLoadingError):  # redis-py files LOADING as a ConnectionError
         return "busy", "Redis is LOADING"
+    if isinstance(error, redis.exceptions.MasterDownError):  # its text lost the MASTERDOWN code
+        return "busy", "Redis is MASTERDOWN"
     if isinstance(error, redis.ConnectionError):
         return "down", "Redis is not running"
     if isinstance(error, redis.ResponseError) and text.startswith(BUSY_PREFIXES):
