@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import redis
 
 from bootstrap.errors import ExitCode
 from clusterkit.waiting import WaitTimeout, wait_until
@@ -16,6 +17,8 @@ from devcluster.health import problems, views, wait_healthy
 from devcluster.jobs import parse_events
 
 pytestmark = pytest.mark.integration
+
+KEYS = 500
 
 MakeCluster = Callable[..., DevCluster]
 
@@ -111,11 +114,50 @@ def test_job_killed_after_a_step_then_rerun_heals(
     rerun = cluster.run_job()
     assert rerun.returncode == ExitCode.OK, rerun.events[-3:]
     assert wait_healthy(cluster, masters=3, replicas_per_master=1) == []
-    # Now with data: a Job killed mid-run and a rerun must not lose a key.
-    write_keys(cluster, 200)
-    run_until_event(cluster, "nodes_answering")
-    assert cluster.run_job().returncode == ExitCode.OK
-    assert missing_keys(cluster, 200) == []
+
+
+def form_masters_by_hand(cluster: DevCluster) -> redis.RedisCluster:
+    """A half-formed cluster: pods 0-2 own every slot and serve; pods 3-5 are still alone."""
+    masters = [cluster.client(f"redis-{i}") for i in range(3)]
+    for client, ranges in zip(masters, [(0, 5460), (5461, 10922), (10923, 16383)], strict=True):
+        first, last = ranges
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+    hub = cluster.require().pod("redis-0")
+    for client in masters[1:]:
+        client.execute_command("CLUSTER", "MEET", hub.ip, 6379, 16379)
+    assert wait_for(
+        lambda: all(c.cluster("info")["cluster_state"] == "ok" for c in masters), timeout=30
+    )
+    state = cluster.require()
+    return redis.RedisCluster(
+        startup_nodes=[
+            redis.cluster.ClusterNode(state.pod(f"redis-{i}").ip, 6379) for i in range(3)
+        ],
+        password=cluster.password,
+        decode_responses=True,
+    )
+
+
+@pytest.mark.parametrize("killed_after", ["nodes_answering", "meet"])
+def test_job_killed_with_steps_left_on_a_cluster_with_keys_loses_none(
+    make_cluster: MakeCluster, killed_after: str
+) -> None:
+    cluster = make_cluster(6, 1)
+    client = form_masters_by_hand(cluster)
+    for i in range(KEYS):
+        client.set(f"key:{i}", str(i))
+    seen = run_until_event(cluster, killed_after)
+    assert killed_after in seen and "cluster_formed" not in seen, seen
+    # Killed with work left: the replicas were not all attached yet.
+    roles_now = [cluster.client(f"redis-{i}").info("replication")["role"] for i in range(3, 6)]
+    assert roles_now != ["slave"] * 3, roles_now
+    rerun = cluster.run_job()
+    assert rerun.returncode == ExitCode.OK, rerun.events[-3:]
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1) == []
+    assert roles(cluster)["redis-0"][2] == "0-5460"
+    assert missing_keys(cluster, KEYS) == []
+    for replica in ("redis-3", "redis-4", "redis-5"):  # the replicas hold the keys too
+        assert cluster.client(replica).dbsize() > 0
 
 
 def test_two_jobs_at_once_form_one_cluster(make_cluster: MakeCluster) -> None:
