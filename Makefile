@@ -25,8 +25,16 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(PY) -m pytest -q tests/integration
 
+# Unit and integration tests on Redis (REDIS_SERVER_BIN, default redis-server), then the
+# integration tests again on Valkey 8 when valkey-server is installed (CI installs it).
 test: lint
 	$(PY) -m pytest -q -ra --durations=10
+	@if command -v valkey-server >/dev/null; then \
+	  echo "== integration tests on $$(valkey-server --version | cut -d' ' -f1-3)"; \
+	  REDIS_SERVER_BIN=valkey-server REDIS_CLI_BIN=valkey-cli $(PY) -m pytest -q -ra tests/integration; \
+	else \
+	  echo "== valkey-server not installed: integration tests ran on Redis only"; \
+	fi
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.formation
