@@ -26,6 +26,16 @@ PING_TIMEOUT_SECONDS = 2.0
 PEER_TIMEOUT_SECONDS = 1.0
 
 
+PING_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
+    (redis.TimeoutError, "timeout", "Redis does not answer PING"),
+    # redis-py files LOADING under ConnectionError and drops the code from both texts.
+    (redis.BusyLoadingError, "busy", "Redis is LOADING"),
+    (redis.exceptions.MasterDownError, "busy", "Redis is MASTERDOWN"),
+    (redis.ConnectionError, "down", "Redis is not running"),
+)
+"""Exception class -> (outcome, readiness reason), first match wins."""
+
+
 def classify_ping(error: Exception | None) -> tuple[str, str]:
     """(outcome, readiness reason) for a PING that raised `error` (None: PONG).
 
@@ -35,15 +45,10 @@ def classify_ping(error: Exception | None) -> tuple[str, str]:
     """
     if error is None:
         return "pong", "ok"
+    for kind, outcome, reason in PING_FAILURES:
+        if isinstance(error, kind):
+            return outcome, reason
     text = str(error)
-    if isinstance(error, redis.TimeoutError):
-        return "timeout", "Redis does not answer PING"
-    if isinstance(error, redis.BusyLoadingError):  # redis-py files LOADING as a ConnectionError
-        return "busy", "Redis is LOADING"
-    if isinstance(error, redis.exceptions.MasterDownError):  # its text lost the MASTERDOWN code
-        return "busy", "Redis is MASTERDOWN"
-    if isinstance(error, redis.ConnectionError):
-        return "down", "Redis is not running"
     if isinstance(error, redis.ResponseError) and text.startswith(BUSY_PREFIXES):
         return "busy", f"Redis is {text.split(' ', maxsplit=1)[0]}"
     return "error", text
