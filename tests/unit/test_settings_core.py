@@ -106,19 +106,23 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize(("env", "variable"), BAD_INPUTS)
-def test_the_job_exits_2_naming_the_variable(env: dict[str, str], variable: str) -> None:
-    code, events = run_main(bootstrap.__main__.main, {**JOB_ENV, **env})
-    assert code == JobExit.BAD_SETTINGS
-    assert int(JobExit.BAD_SETTINGS) == 2
-    assert events[-1]["event"] == "bad_settings"
-    assert variable in str(events[-1]["error"])
+PROGRAMS = [
+    pytest.param(bootstrap.__main__.main, JOB_ENV, JobExit.BAD_SETTINGS, id="job"),
+    pytest.param(sidecar.__main__.main, SIDECAR_ENV, SidecarExit.BAD_SETTINGS, id="sidecar"),
+]
 
 
 @pytest.mark.parametrize(("env", "variable"), BAD_INPUTS)
-def test_the_sidecar_exits_2_naming_the_variable(env: dict[str, str], variable: str) -> None:
-    code, events = run_main(sidecar.__main__.main, {**SIDECAR_ENV, **env})
-    assert code == SidecarExit.BAD_SETTINGS
-    assert int(SidecarExit.BAD_SETTINGS) == 2
+@pytest.mark.parametrize(("main", "required", "bad_settings"), PROGRAMS)
+def test_each_program_exits_2_naming_the_variable(
+    env: dict[str, str],
+    variable: str,
+    main: Callable[[Sequence[str], Mapping[str, str]], int],
+    required: dict[str, str],
+    bad_settings: int,
+) -> None:
+    code, events = run_main(main, {**required, **env})
+    assert code == bad_settings
+    assert int(bad_settings) == 2
     assert events[-1]["event"] == "bad_settings"
     assert variable in str(events[-1]["error"])
