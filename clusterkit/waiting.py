@@ -12,7 +12,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_result,
-    stop_before_delay,
     wait_exponential,
 )
 
@@ -77,13 +76,14 @@ def wait_until(
         last = last_seen() if last_seen else last_error[0]
         raise WaitTimeout(what, deadline.seconds, last)
 
+    backoff = wait_exponential(
+        multiplier=interval, exp_base=1.5, min=interval, max=max_interval or interval
+    )
     retrying: Retrying = Retrying(
         retry=retry_if_result(lambda result: not result),
-        wait=wait_exponential(
-            multiplier=interval, exp_base=1.5, min=interval, max=max_interval or interval
-        ),
-        # Never sleep past the deadline: the last attempt runs before it, not after.
-        stop=stop_before_delay(deadline.remaining()),
+        # Never sleep past the deadline: the last check runs right at it.
+        wait=lambda state: min(backoff(state), deadline.remaining()),
+        stop=lambda state: deadline.expired,
         retry_error_callback=give_up,
         reraise=True,
     )
