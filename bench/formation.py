@@ -132,7 +132,9 @@ def slots_assigned_after(output: str, started_wall: float) -> float | None:
     return None
 
 
-def one_run(tool: str, size: int, root: Path, job_source: Path | None) -> Run:
+def one_run(
+    tool: str, size: int, root: Path, job_source: Path | None, job_logs: Path | None = None
+) -> Run:
     cluster = DevCluster(root / f"{tool}-{size}-{time.monotonic_ns()}")
     cluster.up(size, 1, sidecars=False)  # formation only: both tools on the same bare pods
     run = Run(tool, size)
@@ -154,6 +156,10 @@ def one_run(tool: str, size: int, root: Path, job_source: Path | None) -> Run:
             raise RuntimeError(f"{tool} exited with {process.returncode} at {size} pods")
         if tool == "ours":
             run.slots_assigned = slots_assigned_after(output[0], started_wall)
+            if job_logs is not None:
+                job_logs.mkdir(parents=True, exist_ok=True)
+                log = job_logs / f"job-{size}-{time.time_ns()}.log"
+                log.write_text(f"# started {started_wall}\n{output[0]}")
         return run
     finally:
         cluster.down()
@@ -179,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", default=["ours", "redis-cli"])
     parser.add_argument("--job-source", type=Path, help="run the Job from this checkout")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--job-logs", type=Path, help="keep each run's Job log in this folder")
     args = parser.parse_args(argv)
     results: dict[int, dict[str, list[Run]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-formation-") as tmp:
@@ -187,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for index in range(args.runs):
                 order = args.tools if index % 2 == 0 else list(reversed(args.tools))
                 for tool in order:
-                    run = one_run(tool, size, Path(tmp), args.job_source)
+                    run = one_run(tool, size, Path(tmp), args.job_source, args.job_logs)
                     runs[tool].append(run)
                     print(describe(run), flush=True)
             results[size] = runs

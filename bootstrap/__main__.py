@@ -32,4 +32,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The work is done and every event is written: end now. A normal interpreter exit would
+    # first wake and join each idle scatter thread (up to 256) and walk every parsed node view,
+    # 0.2-0.5 s on a loaded node at 200 pods, which `kubectl wait` on the Job would wait out.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -37,10 +37,20 @@ def planned_slot_map(plan: Plan, pods: Sequence[PodState]) -> SlotMap:
     )
 
 
-def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> bool:
-    """One node's CLUSTER NODES shows all `size` nodes (none in handshake) and the planned map."""
-    known = sum(not line.is_handshake for line in nodes)
-    return known == size and view_slot_map(nodes) == expected
+def slots_reply_map(reply: object) -> SlotMap | None:
+    """The slot map in a CLUSTER SLOTS reply (`[[start, end, [ip, port, id, ...], ...], ...]`),
+    None when the reply has another shape. Much cheaper to read than a whole CLUSTER NODES."""
+    if not isinstance(reply, list):
+        return None
+    triples = []
+    for entry in reply:
+        if not (isinstance(entry, list) and len(entry) >= 3 and isinstance(entry[2], list)):
+            return None
+        start, end, owner = entry[0], entry[1], entry[2]
+        if not (isinstance(start, int) and isinstance(end, int) and len(owner) >= 3):
+            return None
+        triples.append((start, end, str(owner[2])))
+    return tuple(sorted(triples))
 
 
 def settled(info: Mapping[str, str], replication: Mapping[str, str], size: int) -> bool:
@@ -53,13 +63,11 @@ def settled(info: Mapping[str, str], replication: Mapping[str, str], size: int) 
 
 
 def view_worth_reading(info: Mapping[str, str], size: int) -> bool:
-    """CLUSTER INFO says the node may know everything: its full view is worth parsing."""
-    known = info.get("cluster_known_nodes", "0")
-    return (
-        known.isdigit()
-        and int(known) >= size
-        and info.get("cluster_slots_assigned") == str(SLOT_COUNT)
-    )
+    """CLUSTER INFO says the node knows every node and sees every slot owned: its slot map is
+    worth reading. (A handshake entry would count as known too, so `settled` asks again.)"""
+    return info.get("cluster_known_nodes") == str(size) and info.get(
+        "cluster_slots_assigned"
+    ) == str(SLOT_COUNT)
 
 
 def waiting_for(pods: Sequence[PodState], size: int) -> list[str]:

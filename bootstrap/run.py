@@ -13,10 +13,11 @@ from bootstrap.converge import planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
-from bootstrap.observe import Convergence, observe_all, wait_converged
+from bootstrap.observe import observe_all
 from bootstrap.placement import read_hosts, warn_colocated
 from bootstrap.plan import Plan, Shape, make_plan
 from bootstrap.settings import Settings
+from bootstrap.settle import Convergence, wait_converged
 from clusterkit.dnsio import make_resolver
 from clusterkit.redisio import connect
 from clusterkit.slots import format_ranges
@@ -26,7 +27,7 @@ log = structlog.get_logger()
 
 POLL_SECONDS = 0.1
 """Pause between full rounds: short, since each round is one pipelined round trip per node."""
-REOBSERVE_SECONDS = 3.0
+REOBSERVE_SECONDS = 10.0
 """How long node-by-node confirmation may run before everything is observed and planned again
 (a node that changed under us, e.g. a failover, may need new steps)."""
 NODE_TIMEOUT_SECONDS = 5.0
@@ -106,27 +107,36 @@ def converge(
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
                     log.error("refused_mid_run", reason=plan.refusal)
                 raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
+            reasons = ["steps applied, not yet confirmed"]
             if plan.actions:
                 acted = True
-                apply_actions(plan.actions, clients, naming)
-                progress = Convergence()
+                counts = apply_actions(plan.actions, clients, naming)
+                progress = Convergence(frozenset(plan.replica_of))
+                # A step Redis did not accept needs a new observation and plan at once.
+                settle = not (counts.get("failed") or counts.get("not_yet"))
             else:
                 reasons = waiting_for(pods, shape.size)
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
-                # Once nothing is left to do, confirm node by node (cheaply, only the nodes
-                # not there yet) instead of re-reading every node's whole view each round.
-                if not reasons or wait_converged(
+                settle = bool(reasons)
+                if progress.replicas != frozenset(plan.replica_of):
+                    progress = Convergence(frozenset(plan.replica_of))
+            # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
+            # instead of re-reading every node's whole view, which on a new cluster of hundreds
+            # of nodes costs seconds in the middle of its gossip storm.
+            if not reasons or (
+                settle
+                and wait_converged(
                     clients,
-                    naming,
                     planned_slot_map(plan, pods),
                     progress,
                     limit_seconds=min(REOBSERVE_SECONDS, deadline.remaining()),
-                ):
-                    warn_colocated(plan, hosts, naming)
-                    summarize(plan, pods, acted, deadline)
-                    return Outcome(not acted, rounds, deadline.elapsed())
+                )
+            ):
+                warn_colocated(plan, hosts, naming)
+                summarize(plan, pods, acted, deadline)
+                return Outcome(not acted, rounds, deadline.elapsed())
         if deadline.expired:
             raise NotConverged(
                 f"the cluster did not converge within {settings.timeout_seconds:.0f}s:"

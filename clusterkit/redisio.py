@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 from redis.backoff import NoBackoff
@@ -80,5 +80,10 @@ def scatter(
     """
     if len(calls) == 1:
         return [pipelined(*calls[0])]
-    futures = [_scatter_pool.submit(pipelined, client, commands) for client, commands in calls]
+    futures = [submit(client, commands) for client, commands in calls]
     return [future.result() for future in futures]
+
+
+def submit(client: redis.Redis, commands: Sequence[Command]) -> Future[list[Reply] | Exception]:
+    """One node's pipeline, started now; for callers that must not wait on the slowest node."""
+    return _scatter_pool.submit(pipelined, client, commands)
