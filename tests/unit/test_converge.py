@@ -8,11 +8,19 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootstrap.converge import slot_map, waiting_for
+from bootstrap.converge import (
+    planned_slot_map,
+    settled,
+    slot_map,
+    slots_reply_map,
+    view_worth_reading,
+    waiting_for,
+)
 from bootstrap.model import PodState
+from bootstrap.plan import make_plan
 from clusterkit.nodes import parse_node_line
 from clusterkit.slots import even_split
-from tests.unit.factories import SimCluster, formed_cluster, node_id, node_line
+from tests.unit.factories import SimCluster, formed_cluster, node_id, node_line, shape_of
 
 
 @functools.cache
@@ -139,3 +147,39 @@ def test_any_link_down_is_reported(masters: int, replicas: int, down: set[int]) 
         states[i] = replace(states[i], master_link_up=False)
     expected = [f"replication link down on {', '.join(f'redis-{i}' for i in replicas_down)}"]
     assert waiting_for(states, sim.size) == (expected if replicas_down else [])
+
+
+def slots_reply(state: tuple[tuple[int, int, str], ...]) -> list[object]:
+    """A CLUSTER SLOTS reply as redis-py returns it for this slot map (owner, then a replica)."""
+    return [
+        [s, e, ["10.0.0.1", 6379, owner, []], ["10.0.0.2", 6379, "f" * 40, []]]
+        for s, e, owner in state
+    ]
+
+
+def test_the_planned_slot_map_is_what_every_formed_node_shows() -> None:
+    states = pods()
+    plan = make_plan(shape_of(3, 1), states)
+    assert plan.actions == ()
+    assert planned_slot_map(plan, states) == slot_map(states[0])
+
+
+def test_a_cluster_slots_reply_gives_the_same_map_as_cluster_nodes() -> None:
+    expected = slot_map(pods()[0])
+    assert slots_reply_map(slots_reply(expected)) == expected
+    assert slots_reply_map(list(reversed(slots_reply(expected)))) == expected
+    assert slots_reply_map([]) == ()
+    for bad in ("ERR", [[0, 1]], [[0, "x", ["ip", 1, "id"]]], [[0, 1, ["ip", 1]]]):
+        assert slots_reply_map(bad) is None
+
+
+def test_settled_and_worth_reading_ask_cluster_info_for_the_whole_cluster() -> None:
+    info = {"cluster_state": "ok", "cluster_known_nodes": "6", "cluster_slots_assigned": "16384"}
+    assert settled(info, {}, 6)
+    assert settled(info, {"master_link_status": "up"}, 6)
+    assert not settled(info, {"master_link_status": "down"}, 6)
+    assert not settled({**info, "cluster_state": "fail"}, {}, 6)
+    assert not settled({**info, "cluster_known_nodes": "7"}, {}, 6)  # a handshake entry left
+    assert view_worth_reading(info, 6)
+    assert not view_worth_reading({**info, "cluster_known_nodes": "5"}, 6)
+    assert not view_worth_reading({**info, "cluster_slots_assigned": "16000"}, 6)
