@@ -37,37 +37,26 @@ def planned_slot_map(plan: Plan, pods: Sequence[PodState]) -> SlotMap:
     )
 
 
-def slots_reply_map(reply: object) -> SlotMap | None:
-    """The slot map in a CLUSTER SLOTS reply (`[[start, end, [ip, port, id, ...], ...], ...]`),
-    None when the reply has another shape. Much cheaper to read than a whole CLUSTER NODES."""
-    if not isinstance(reply, list):
-        return None
-    triples = []
-    for entry in reply:
-        if not (isinstance(entry, list) and len(entry) >= 3 and isinstance(entry[2], list)):
-            return None
-        start, end, owner = entry[0], entry[1], entry[2]
-        if not (isinstance(start, int) and isinstance(end, int) and len(owner) >= 3):
-            return None
-        triples.append((start, end, str(owner[2])))
-    return tuple(sorted(triples))
+def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> bool:
+    """One node's CLUSTER NODES shows all `size` nodes (none in handshake) and the planned map."""
+    known = sum(not line.is_handshake for line in nodes)
+    return known == size and view_slot_map(nodes) == expected
 
 
-def settled(info: Mapping[str, str], replication: Mapping[str, str], size: int) -> bool:
-    """Cheap per-node check: cluster ok, knows `size` nodes, and a replica's link is up."""
+def settled(
+    info: Mapping[str, str], replication: Mapping[str, str], size: int, masters: int
+) -> bool:
+    """Cheap per-node check from CLUSTER INFO (and a replica's INFO replication): cluster ok,
+    knows `size` nodes, sees every slot served by `masters` masters, and a replica's link is up.
+    Nodes that all pass agree on one slot map unless a failover is in flight, which the full
+    views read at the end (view_matches) would catch."""
     return (
         info.get("cluster_state") == "ok"
         and info.get("cluster_known_nodes") == str(size)
+        and info.get("cluster_slots_ok") == str(SLOT_COUNT)
+        and info.get("cluster_size") == str(masters)
         and replication.get("master_link_status", "up") == "up"
     )
-
-
-def view_worth_reading(info: Mapping[str, str], size: int) -> bool:
-    """CLUSTER INFO says the node knows every node and sees every slot owned: its slot map is
-    worth reading. (A handshake entry would count as known too, so `settled` asks again.)"""
-    return info.get("cluster_known_nodes") == str(size) and info.get(
-        "cluster_slots_assigned"
-    ) == str(SLOT_COUNT)
 
 
 def waiting_for(pods: Sequence[PodState], size: int) -> list[str]:

@@ -111,7 +111,7 @@ def converge(
             if plan.actions:
                 acted = True
                 counts = apply_actions(plan.actions, clients, naming)
-                progress = Convergence(frozenset(plan.replica_of))
+                progress = Convergence(len(plan.masters), frozenset(plan.replica_of))
                 # A step Redis did not accept needs a new observation and plan at once.
                 settle = not (counts.get("failed") or counts.get("not_yet"))
             else:
@@ -120,8 +120,9 @@ def converge(
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
                 settle = bool(reasons)
-                if progress.replicas != frozenset(plan.replica_of):
-                    progress = Convergence(frozenset(plan.replica_of))
+                shape_now = (len(plan.masters), frozenset(plan.replica_of))
+                if (progress.masters, progress.replicas) != shape_now:
+                    progress = Convergence(*shape_now)
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.

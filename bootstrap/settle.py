@@ -3,11 +3,18 @@
 A new cluster of hundreds of nodes spends its first seconds in a gossip storm (every node
 handshakes with every other and fsyncs nodes.conf each time), and no master can say
 cluster_state:ok before Redis's rejoin delay has passed since it got its slots. Polling every
-node all that time only slows the storm down. So: a few sentinel nodes are polled every 50 ms,
-and every node not yet confirmed once a second; as soon as any node says ok, every node not yet
-confirmed is polled every sweep, so the Job exits within about one sweep of the last node
-getting there. A sweep waits at most SWEEP_BUDGET_SECONDS for replies: a node still busy with
-the storm answers in a later sweep and never holds up the others.
+node all that time only slows the storm down, and on two cores reading every node's whole view
+costs seconds (measured: 200 views of 200 lines, 2-3 s to parse; 200 CLUSTER SLOTS replies, 3-4 s
+for redis-py to read). So:
+
+- each node is read with CLUSTER INFO only (plus INFO replication on replicas): ok, knows every
+  node, every slot served, by as many masters as planned;
+- until some node says ok, only a few sentinel nodes are read every sweep, and all the others
+  once a second; after that, every node not yet confirmed is read every sweep;
+- a sweep waits at most SWEEP_BUDGET_SECONDS: a node still busy with the storm answers in a
+  later sweep and never holds up the others;
+- once every node is confirmed, the whole view of a few nodes must show the planned slot map
+  (a failover during formation would change it: then everything is observed again).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from bootstrap.converge import SlotMap, settled, slots_reply_map, view_worth_reading
-from clusterkit.redisio import Command, Reply, info_fields, submit
+from bootstrap.converge import SlotMap, settled, view_matches
+from clusterkit.nodes import NodeLineError, parse_cluster_nodes
+from clusterkit.redisio import Command, Reply, info_fields, scatter, submit
 from clusterkit.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
@@ -31,61 +39,48 @@ SWEEP_SECONDS = 0.05
 FULL_SWEEP_SECONDS = 1.0
 """Before any node says ok: how often every node not yet confirmed is read."""
 SENTINELS = 3
-"""Before any node says ok: how many nodes are read every sweep (the first pending ones)."""
+"""Before any node says ok, nodes read every sweep; at the end, nodes whose whole view is read."""
+SWEEP_BUDGET_SECONDS = 0.3
+"""How long one sweep waits for replies."""
 MAX_PACING_SECONDS = 0.25
 """Sweeps are spaced by their own duration (busy nodes answer slowly), up to this."""
-SWEEP_BUDGET_SECONDS = 0.3
-"""How long one sweep waits for replies: a node in the middle of its gossip storm may take
-seconds to answer, and must not hold up the news from all the others."""
 PROGRESS_SECONDS = 1.0
 """How often a long wait logs how far it got."""
 
 INFO: Command = ("CLUSTER", "INFO")
 REPLICATION: Command = ("INFO", "replication")
-SLOTS: Command = ("CLUSTER", "SLOTS")
+VIEW: tuple[Command, ...] = (("CLUSTER", "NODES"),)
 
 
 @dataclass
 class Convergence:
     """Per node, what is already confirmed while the cluster settles after the last step."""
 
+    masters: int = 0
+    """Masters the plan has: each settled node must count this many serving slots."""
     replicas: frozenset[int] = frozenset()
     """Nodes the plan makes replicas: only their replication link is read."""
-    complete: set[int] = field(default_factory=set)
-    """Nodes whose CLUSTER INFO said they know every node and see every slot owned."""
-    slot_maps_ok: set[int] = field(default_factory=set)
-    """Nodes whose CLUSTER SLOTS showed the planned slot map."""
     settled: set[int] = field(default_factory=set)
-    """Nodes also ok, knowing every node, with a replica's link up: read no more."""
+    """Nodes confirmed: read no more."""
     any_ok: bool = False
     """Some node said cluster_state:ok: from now on every pending node is read every sweep."""
     last_full_sweep: float = 0.0
+    last_report: float = field(default_factory=time.monotonic)
     last_seen: dict[int, str] = field(default_factory=dict)
+    """Pending node -> what kept it from being confirmed when it was last read."""
     in_flight: dict[int, Future[list[Reply] | Exception]] = field(default_factory=dict)
     """Requests to slow nodes, collected by a later sweep."""
-    """Pending node -> what kept it from being confirmed at the last full sweep."""
-    last_report: float = field(default_factory=time.monotonic)
-
-
-def probe_for(ordinal: int, progress: Convergence) -> tuple[Command, ...]:
-    """CLUSTER INFO always; INFO replication for replicas only; CLUSTER SLOTS (the one reply
-    that costs some parsing) only once CLUSTER INFO said the node knows every node."""
-    commands = [INFO]
-    if ordinal in progress.replicas:
-        commands.append(REPLICATION)
-    if ordinal in progress.complete and ordinal not in progress.slot_maps_ok:
-        commands.append(SLOTS)
-    return tuple(commands)
 
 
 def read_nodes(
     clients: dict[int, redis.Redis], ordinals: list[int], progress: Convergence
 ) -> dict[int, list[Reply] | Exception]:
-    """The probe replies of those nodes that answer within SWEEP_BUDGET_SECONDS. A slower node
-    keeps its request in flight (and gets no second one) until a later sweep collects it."""
+    """The replies of those nodes that answer within SWEEP_BUDGET_SECONDS. A slower node keeps
+    its request in flight (and gets no second one) until a later sweep collects it."""
     for ordinal in ordinals:
         if ordinal not in progress.in_flight:
-            progress.in_flight[ordinal] = submit(clients[ordinal], probe_for(ordinal, progress))
+            probe = (INFO, REPLICATION) if ordinal in progress.replicas else (INFO,)
+            progress.in_flight[ordinal] = submit(clients[ordinal], probe)
     waiting = {progress.in_flight[o]: o for o in ordinals}
     done, _ = futures.wait(waiting, timeout=SWEEP_BUDGET_SECONDS)
     replies = {}
@@ -97,30 +92,39 @@ def read_nodes(
 
 
 def take_replies(
-    replies: dict[int, list[Reply] | Exception], expected: SlotMap, progress: Convergence, size: int
+    replies: dict[int, list[Reply] | Exception], progress: Convergence, size: int
 ) -> None:
-    """Confirm slot maps and settled nodes from the replies one sweep collected."""
     for ordinal, result in replies.items():
         if isinstance(result, Exception) or any(isinstance(r, Exception) for r in result):
             progress.last_seen[ordinal] = str(result)[:80]
             continue
         info = info_fields(result[0])
-        replication = info_fields(result[1]) if ordinal in progress.replicas else {}
+        replication = info_fields(result[1]) if len(result) > 1 else {}
         progress.any_ok |= info.get("cluster_state") == "ok"
-        if view_worth_reading(info, size):
-            progress.complete.add(ordinal)
-            read_slots = len(result) > 1 + (ordinal in progress.replicas)
-            if read_slots and slots_reply_map(result[-1]) == expected:
-                progress.slot_maps_ok.add(ordinal)
-        if settled(info, replication, size) and ordinal in progress.slot_maps_ok:
+        if settled(info, replication, size, progress.masters):
             progress.settled.add(ordinal)
             progress.last_seen.pop(ordinal, None)
         else:
             progress.last_seen[ordinal] = (
                 f"state={info.get('cluster_state')} known={info.get('cluster_known_nodes')}"
+                f" slots_ok={info.get('cluster_slots_ok')} masters={info.get('cluster_size')}"
                 f" link={replication.get('master_link_status', '-')}"
-                f" slot_map={'ok' if ordinal in progress.slot_maps_ok else 'not yet'}"
             )
+
+
+def views_match(clients: dict[int, redis.Redis], expected: SlotMap) -> bool:
+    """The whole views of a few nodes show every node and the planned slot map."""
+    sample = sorted(clients)[:SENTINELS]
+    for ordinal, result in zip(sample, scatter([(clients[o], VIEW) for o in sample]), strict=True):
+        try:
+            if isinstance(result, Exception) or isinstance(result[0], Exception):
+                return False
+            if not view_matches(parse_cluster_nodes(str(result[0])), len(clients), expected):
+                log.info("slot_map_changed", pod_ordinal=ordinal)
+                return False
+        except NodeLineError:
+            return False
+    return True
 
 
 def wait_converged(
@@ -129,11 +133,11 @@ def wait_converged(
     progress: Convergence,
     limit_seconds: float,
 ) -> bool:
-    """True once every node is confirmed: cluster_state ok, knowing every node, a replica's
-    link up, and its CLUSTER SLOTS equal to the planned slot map (far cheaper to read than a
-    whole CLUSTER NODES). False after `limit_seconds`: the caller then observes everything
-    again, in case something changed under it."""
+    """True once every node is confirmed and a few whole views show the planned slot map.
+    False after `limit_seconds` or when the slot map changed: the caller then observes
+    everything again."""
     size = len(clients)
+    changed = [False]
 
     def sweep() -> bool:
         started = time.monotonic()
@@ -142,15 +146,15 @@ def wait_converged(
             progress.last_full_sweep = started
         else:
             pending = pending[:SENTINELS]
-        take_replies(read_nodes(clients, pending, progress), expected, progress, size)
+        take_replies(read_nodes(clients, pending, progress), progress, size)
         if len(progress.settled) == size:
+            changed[0] = not views_match(clients, expected)
             return True
         if started - progress.last_report >= PROGRESS_SECONDS:
             progress.last_report = started
             log.info(
                 "settling",
                 settled=len(progress.settled),
-                slot_maps_confirmed=len(progress.slot_maps_ok),
                 total=size,
                 sweep_seconds=round(time.monotonic() - started, 3),
             )
@@ -167,4 +171,6 @@ def wait_converged(
         waiting = sorted(progress.last_seen.items())[:5]
         log.info("settle_incomplete", settled=len(progress.settled), total=size, waiting=waiting)
         return False
-    return True
+    if changed[0]:
+        progress.settled.clear()  # confirmed against a map that no longer holds
+    return not changed[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -10,8 +9,9 @@ SLOT_COUNT = 16384
 
 
 def is_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts '²', which int() rejects."""
-    return re.fullmatch(r"[0-9]+", text) is not None
+    """ASCII digits only: str.isdigit() alone also accepts '²', which int() rejects. (No regex:
+    this runs for every field of every node line, 40,000 lines per round at 200 pods.)"""
+    return text.isascii() and text.isdigit()
 
 
 @dataclass(frozen=True, order=True)

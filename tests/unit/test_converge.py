@@ -12,8 +12,7 @@ from bootstrap.converge import (
     planned_slot_map,
     settled,
     slot_map,
-    slots_reply_map,
-    view_worth_reading,
+    view_matches,
     waiting_for,
 )
 from bootstrap.model import PodState
@@ -149,14 +148,6 @@ def test_any_link_down_is_reported(masters: int, replicas: int, down: set[int]) 
     assert waiting_for(states, sim.size) == (expected if replicas_down else [])
 
 
-def slots_reply(state: tuple[tuple[int, int, str], ...]) -> list[object]:
-    """A CLUSTER SLOTS reply as redis-py returns it for this slot map (owner, then a replica)."""
-    return [
-        [s, e, ["10.0.0.1", 6379, owner, []], ["10.0.0.2", 6379, "f" * 40, []]]
-        for s, e, owner in state
-    ]
-
-
 def test_the_planned_slot_map_is_what_every_formed_node_shows() -> None:
     states = pods()
     plan = make_plan(shape_of(3, 1), states)
@@ -164,22 +155,29 @@ def test_the_planned_slot_map_is_what_every_formed_node_shows() -> None:
     assert planned_slot_map(plan, states) == slot_map(states[0])
 
 
-def test_a_cluster_slots_reply_gives_the_same_map_as_cluster_nodes() -> None:
-    expected = slot_map(pods()[0])
-    assert slots_reply_map(slots_reply(expected)) == expected
-    assert slots_reply_map(list(reversed(slots_reply(expected)))) == expected
-    assert slots_reply_map([]) == ()
-    for bad in ("ERR", [[0, 1]], [[0, "x", ["ip", 1, "id"]]], [[0, 1, ["ip", 1]]]):
-        assert slots_reply_map(bad) is None
+def test_a_view_matches_when_it_knows_everyone_and_shows_the_planned_map() -> None:
+    states = pods()
+    expected = slot_map(states[0])
+    assert all(view_matches(list(p.nodes), 6, expected) for p in states)
+    assert not view_matches(list(states[0].nodes), 7, expected)
+    assert not view_matches(list(states[0].nodes[:-1]), 6, expected)
+    moved = tuple(
+        sorted((s, e, states[5].node_id) if s == 0 else (s, e, o) for s, e, o in expected)
+    )
+    assert not view_matches(list(states[0].nodes), 6, moved)
 
 
-def test_settled_and_worth_reading_ask_cluster_info_for_the_whole_cluster() -> None:
-    info = {"cluster_state": "ok", "cluster_known_nodes": "6", "cluster_slots_assigned": "16384"}
-    assert settled(info, {}, 6)
-    assert settled(info, {"master_link_status": "up"}, 6)
-    assert not settled(info, {"master_link_status": "down"}, 6)
-    assert not settled({**info, "cluster_state": "fail"}, {}, 6)
-    assert not settled({**info, "cluster_known_nodes": "7"}, {}, 6)  # a handshake entry left
-    assert view_worth_reading(info, 6)
-    assert not view_worth_reading({**info, "cluster_known_nodes": "5"}, 6)
-    assert not view_worth_reading({**info, "cluster_slots_assigned": "16000"}, 6)
+def test_settled_asks_cluster_info_for_the_whole_cluster() -> None:
+    info = {
+        "cluster_state": "ok",
+        "cluster_known_nodes": "6",
+        "cluster_slots_ok": "16384",
+        "cluster_size": "3",
+    }
+    assert settled(info, {}, 6, 3)
+    assert settled(info, {"master_link_status": "up"}, 6, 3)
+    assert not settled(info, {"master_link_status": "down"}, 6, 3)
+    assert not settled({**info, "cluster_state": "fail"}, {}, 6, 3)
+    assert not settled({**info, "cluster_known_nodes": "7"}, {}, 6, 3)  # a handshake entry left
+    assert not settled({**info, "cluster_slots_ok": "16383"}, {}, 6, 3)  # a slot's owner failing
+    assert not settled({**info, "cluster_size": "2"}, {}, 6, 3)  # a master not seen yet
