@@ -111,7 +111,7 @@ def converge(
             if plan.actions:
                 acted = True
                 counts = apply_actions(plan.actions, clients, naming)
-                progress = Convergence(len(plan.masters), frozenset(plan.replica_of))
+                progress = Convergence(*settle_shape(plan))
                 # A step Redis did not accept needs a new observation and plan at once.
                 settle = not (counts.get("failed") or counts.get("not_yet"))
             else:
@@ -120,9 +120,8 @@ def converge(
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
                 settle = bool(reasons)
-                shape_now = (len(plan.masters), frozenset(plan.replica_of))
-                if (progress.masters, progress.replicas) != shape_now:
-                    progress = Convergence(*shape_now)
+                if (progress.masters, progress.replicas) != settle_shape(plan):
+                    progress = Convergence(*settle_shape(plan))
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.
@@ -145,6 +144,12 @@ def converge(
                 " named; rerunning the Job is safe"
             )
         time.sleep(POLL_SECONDS)
+
+
+def settle_shape(plan: Plan) -> tuple[int, frozenset[int]]:
+    """(masters serving slots, replica ordinals) every settled node must show."""
+    serving = sum(1 for master in plan.masters if plan.slots.get(master))
+    return serving, frozenset(plan.replica_of)
 
 
 def summarize(plan: Plan, pods: list[PodState], acted: bool, deadline: Deadline) -> None:
