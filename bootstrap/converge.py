@@ -37,10 +37,23 @@ def planned_slot_map(plan: Plan, pods: Sequence[PodState]) -> SlotMap:
     )
 
 
+def planned_replicas(plan: Plan, pods: Sequence[PodState]) -> dict[str, str]:
+    """Replica node id -> its master's node id, once the plan is carried out."""
+    node_id = {p.ordinal: p.node_id for p in pods}
+    return {node_id[r]: node_id[m] for r, m in plan.replica_of.items()}
+
+
 def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> bool:
     """One node's CLUSTER NODES shows all `size` nodes (none in handshake) and the planned map."""
     known = sum(not line.is_handshake for line in nodes)
     return known == size and view_slot_map(nodes) == expected
+
+
+def view_shows_replicas(nodes: Sequence[NodeLine], replicas: Mapping[str, str]) -> bool:
+    """One node's CLUSTER NODES shows every planned replica replicating its planned master
+    (the role reaches other nodes by gossip, a moment after the replica's own link is up)."""
+    shown = {line.node_id: line.master_id for line in nodes if line.is_replica}
+    return all(shown.get(replica) == master for replica, master in replicas.items())
 
 
 def settled(

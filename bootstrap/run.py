@@ -9,7 +9,7 @@ import redis
 import structlog
 
 from bootstrap.apply import apply_actions
-from bootstrap.converge import planned_slot_map, waiting_for
+from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.model import PodState
@@ -130,6 +130,7 @@ def converge(
                 and wait_converged(
                     clients,
                     planned_slot_map(plan, pods),
+                    planned_replicas(plan, pods),
                     progress,
                     limit_seconds=min(REOBSERVE_SECONDS, deadline.remaining()),
                 )

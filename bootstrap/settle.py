@@ -13,13 +13,15 @@ for redis-py to read). So:
   once a second; after that, every node not yet confirmed is read every sweep;
 - a sweep waits at most SWEEP_BUDGET_SECONDS: a node still busy with the storm answers in a
   later sweep and never holds up the others;
-- once every node is confirmed, the whole view of a few nodes must show the planned slot map
-  (a failover during formation would change it: then everything is observed again).
+- once every node is confirmed, the whole views of a few nodes must show the planned slot map
+  (a failover during formation would change it: then everything is observed again) and every
+  planned replica in its role (which spreads by gossip a moment after its link is up).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from concurrent import futures
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from bootstrap.converge import SlotMap, settled, view_matches
+from bootstrap.converge import SlotMap, settled, view_matches, view_shows_replicas
 from clusterkit.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.redisio import Command, Reply, info_fields, scatter, submit
 from clusterkit.waiting import WaitTimeout, wait_until
@@ -112,24 +114,33 @@ def take_replies(
             )
 
 
-def views_match(clients: dict[int, redis.Redis], expected: SlotMap) -> bool:
-    """The whole views of a few nodes show every node and the planned slot map."""
+def check_views(
+    clients: dict[int, redis.Redis], expected: SlotMap, replicas: Mapping[str, str]
+) -> str:
+    """Read the whole views of a few nodes: `ok` when each shows every node, the planned slot
+    map and every planned replica; `changed` when a slot map is not the planned one (a failover
+    under us); `not_yet` otherwise (say, a replica's new role still spreading by gossip)."""
     sample = sorted(clients)[:SENTINELS]
+    verdict = "ok"
     for ordinal, result in zip(sample, scatter([(clients[o], VIEW) for o in sample]), strict=True):
         try:
             if isinstance(result, Exception) or isinstance(result[0], Exception):
-                return False
-            if not view_matches(parse_cluster_nodes(str(result[0])), len(clients), expected):
-                log.info("slot_map_changed", pod_ordinal=ordinal)
-                return False
+                return "not_yet"
+            nodes = parse_cluster_nodes(str(result[0]))
         except NodeLineError:
-            return False
-    return True
+            return "not_yet"
+        if not view_matches(nodes, len(clients), expected):
+            log.info("slot_map_changed", pod_ordinal=ordinal)
+            return "changed"
+        if not view_shows_replicas(nodes, replicas):
+            verdict = "not_yet"
+    return verdict
 
 
 def wait_converged(
     clients: dict[int, redis.Redis],
     expected: SlotMap,
+    replicas: Mapping[str, str],
     progress: Convergence,
     limit_seconds: float,
 ) -> bool:
@@ -148,8 +159,10 @@ def wait_converged(
             pending = pending[:SENTINELS]
         take_replies(read_nodes(clients, pending, progress), progress, size)
         if len(progress.settled) == size:
-            changed[0] = not views_match(clients, expected)
-            return True
+            verdict = check_views(clients, expected, replicas)
+            changed[0] = verdict == "changed"
+            if verdict != "not_yet":
+                return True
         if started - progress.last_report >= PROGRESS_SECONDS:
             progress.last_report = started
             log.info(

@@ -9,10 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bootstrap.converge import (
+    planned_replicas,
     planned_slot_map,
     settled,
     slot_map,
     view_matches,
+    view_shows_replicas,
     waiting_for,
 )
 from bootstrap.model import PodState
@@ -181,3 +183,20 @@ def test_settled_asks_cluster_info_for_the_whole_cluster() -> None:
     assert not settled({**info, "cluster_known_nodes": "7"}, {}, 6, 3)  # a handshake entry left
     assert not settled({**info, "cluster_slots_ok": "16383"}, {}, 6, 3)  # a slot's owner failing
     assert not settled({**info, "cluster_size": "2"}, {}, 6, 3)  # a master not seen yet
+
+
+def test_a_view_shows_the_planned_replicas_only_once_their_roles_spread() -> None:
+    states = pods()
+    plan = make_plan(shape_of(3, 1), states)
+    replicas = planned_replicas(plan, states)
+    assert len(replicas) == 3
+    assert all(view_shows_replicas(list(p.nodes), replicas) for p in states)
+    replica_id = next(iter(replicas))
+    # As a node sees a replica before gossip told it about the REPLICATE: still a master.
+    stale = [
+        parse_node_line(line.raw.replace(" slave " + str(line.master_id), " master -"))
+        if line.node_id == replica_id
+        else line
+        for line in states[0].nodes
+    ]
+    assert not view_shows_replicas(stale, replicas)
