@@ -107,26 +107,25 @@ def converge(
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
                     log.error("refused_mid_run", reason=plan.refusal)
                 raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
-            reasons = ["steps applied, not yet confirmed"]
             if plan.actions:
                 acted = True
                 counts = apply_actions(plan.actions, clients, naming)
                 progress = Convergence(*settle_shape(plan))
                 # A step Redis did not accept needs a new observation and plan at once.
-                settle = not (counts.get("failed") or counts.get("not_yet"))
+                formed, confirm = False, not (counts.get("failed") or counts.get("not_yet"))
             else:
                 reasons = waiting_for(pods, shape.size)
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
-                settle = bool(reasons)
                 if (progress.masters, progress.replicas) != settle_shape(plan):
                     progress = Convergence(*settle_shape(plan))
+                formed, confirm = not reasons, bool(reasons)
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.
-            if not reasons or (
-                settle
+            if formed or (
+                confirm
                 and wait_converged(
                     clients,
                     planned_slot_map(plan, pods),

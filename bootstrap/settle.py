@@ -41,7 +41,9 @@ SWEEP_SECONDS = 0.05
 FULL_SWEEP_SECONDS = 1.0
 """Before any node says ok: how often every node not yet confirmed is read."""
 SENTINELS = 3
-"""Before any node says ok, nodes read every sweep; at the end, nodes whose whole view is read."""
+"""Before any node says ok: how many nodes are read every sweep (the first pending ones)."""
+VIEWS_CHECKED = 3
+"""At the end: how many nodes' whole views must show the planned slot map and replicas."""
 SWEEP_BUDGET_SECONDS = 0.3
 """How long one sweep waits for replies."""
 MAX_PACING_SECONDS = 0.25
@@ -120,7 +122,7 @@ def check_views(
     """Read the whole views of a few nodes: `ok` when each shows every node, the planned slot
     map and every planned replica; `changed` when a slot map is not the planned one (a failover
     under us); `not_yet` otherwise (say, a replica's new role still spreading by gossip)."""
-    sample = sorted(clients)[:SENTINELS]
+    sample = sorted(clients)[:VIEWS_CHECKED]
     verdict = "ok"
     for ordinal, result in zip(sample, scatter([(clients[o], VIEW) for o in sample]), strict=True):
         try:
