@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bootstrap.model import PodState
-from bootstrap.plan import Plan
+from clusterkit.model import PodState
 from clusterkit.nodes import NodeLine
+from clusterkit.plan import Plan
 from clusterkit.slots import SLOT_COUNT, SlotRange
 
 SlotMap = tuple[tuple[int, int, str], ...]

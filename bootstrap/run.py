@@ -8,17 +8,17 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from bootstrap.apply import apply_actions
 from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
-from bootstrap.model import PodState
-from bootstrap.observe import observe_all
-from bootstrap.placement import read_hosts, warn_colocated
-from bootstrap.plan import Plan, Shape, make_plan
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
+from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
+from clusterkit.model import PodState
+from clusterkit.observe import observe_all
+from clusterkit.placement import read_hosts, warn_colocated
+from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.redisio import connect
 from clusterkit.slots import format_ranges
 from clusterkit.waiting import Deadline

@@ -7,7 +7,7 @@ plan's actions follows what Redis does with each command, in pure Python:
 - SET-CONFIG-EPOCH: only on a node that knows nobody else and has epoch 0, else Redis errors;
 - ADDSLOTSRANGE: errors when a slot already has an owner in that node's view;
 - MEET: both nodes know each other, and gossip then makes the two groups one (all know all);
-- REPLICATE: "Unknown node" while the node does not know the master yet (bootstrap.apply
+- REPLICATE: "Unknown node" while the node does not know the master yet (clusterkit.apply
   retries that briefly, then leaves it to the next round: here it is recorded in `not_yet` and
   has no effect); errors unless the master is a master and not the node itself, and the node is
   empty; then the node is a replica (`slave` flag, master id) in everyone's view.
@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bootstrap.converge import waiting_for
-from bootstrap.model import STEP_ORDER, Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
-from bootstrap.plan import Plan, Shape, make_plan
+from clusterkit.model import STEP_ORDER, Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
 from clusterkit.nodes import NodeLine, parse_node_line
+from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact
 
 PORT = 6379
@@ -216,7 +216,7 @@ class SimCluster:
                 self.replicate(node, master_id)
 
     def apply_plan(self, plan: Plan, keep: list[bool] | None = None) -> None:
-        """Run the plan's steps kind by kind, as bootstrap.apply does; `keep[i]` False drops
+        """Run the plan's steps kind by kind, as clusterkit.apply does; `keep[i]` False drops
         action i (the command failed or the Job crashed before sending it)."""
         chosen = [a for i, a in enumerate(plan.actions) if keep is None or keep[i % len(keep)]]
         for kind in STEP_ORDER:

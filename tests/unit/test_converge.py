@@ -17,9 +17,9 @@ from bootstrap.converge import (
     view_shows_replicas,
     waiting_for,
 )
-from bootstrap.model import PodState
-from bootstrap.plan import make_plan
+from clusterkit.model import PodState
 from clusterkit.nodes import parse_node_line
+from clusterkit.plan import make_plan
 from clusterkit.slots import even_split
 from tests.unit.factories import SimCluster, formed_cluster, node_id, node_line, shape_of
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from bootstrap.plan import Plan
 from clusterkit.httpget import http_get
 from clusterkit.naming import PodNaming
+from clusterkit.plan import Plan
 
 log = structlog.get_logger()
 

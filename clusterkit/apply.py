@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import redis
 import structlog
 
-from bootstrap.model import (
+from clusterkit.model import (
     STEP_NAMES,
     STEP_ORDER,
     Action,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bootstrap.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
 from clusterkit.nodes import BUS_PORT_OFFSET
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
 

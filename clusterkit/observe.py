@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 import structlog
 
-from bootstrap.model import PodState
+from clusterkit.model import PodState
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.redisio import Command, Reply, info_fields, scatter
