@@ -15,6 +15,7 @@ from clusterkit.model import (
     STEP_ORDER,
     Action,
     AddSlots,
+    Forget,
     Meet,
     Replicate,
     SetConfigEpoch,
@@ -30,9 +31,11 @@ ALREADY_DONE = (
     "already busy",  # ADDSLOTS: the slot has an owner (we planned only unowned)
     "already non-zero",  # SET-CONFIG-EPOCH on a node that has an epoch
     "does not know any other node",  # SET-CONFIG-EPOCH after MEET
+    "Unknown node",  # FORGET of an id this node no longer knows
 )
 # Replies that mean "not yet": REPLICATE sent before the replica's handshake with its master ends.
 NOT_YET = ("Unknown node",)
+NOT_YET_STEPS: tuple[type[Action], ...] = (Replicate,)
 RETRY_SECONDS = 5.0
 """How long a step answered "not yet" is retried before it is left to the next round."""
 RETRY_PAUSE_SECONDS = 0.05
@@ -40,6 +43,8 @@ RETRY_PAUSE_SECONDS = 0.05
 
 def command_for(action: Action) -> Command:
     match action:
+        case Forget(node_id=node_id):
+            return ("CLUSTER", "FORGET", node_id)
         case SetConfigEpoch(epoch=epoch):
             return ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
         case AddSlots(ranges=ranges):
@@ -58,11 +63,11 @@ def outcome_of(action: Action, reply: Reply | Exception, naming: PodNaming) -> s
     text = str(reply)
     context = {"pod": naming.pod_name(action.ordinal), "step": STEP_NAMES[type(action)]}
     if isinstance(reply, redis.ResponseError):
+        if isinstance(action, NOT_YET_STEPS) and any(marker in text for marker in NOT_YET):
+            return "not_yet"
         if any(marker in text for marker in ALREADY_DONE):
             log.debug("step_already_done", reply=text, **context)
             return "already_done"
-        if any(marker in text for marker in NOT_YET):
-            return "not_yet"
     log.warning("step_failed", error=text, action=repr(action), **context)
     return "failed"
 
@@ -130,6 +135,8 @@ def describe(action: Action, naming: PodNaming) -> dict[str, object]:
     """Event fields for one step, pod context first."""
     fields: dict[str, object] = {"pod": naming.pod_name(action.ordinal)}
     match action:
+        case Forget(node_id=node_id, pod=pod):
+            fields.update(forgotten_node=node_id, forgotten_pod=naming.pod_name(pod))
         case SetConfigEpoch(epoch=epoch):
             fields["epoch"] = epoch
         case AddSlots(ranges=ranges):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -24,6 +25,9 @@ class PodState:
     keys: int = 0
     master_link_up: bool | None = None
     """For replicas: INFO replication's master_link_status is `up`; None for masters."""
+    slot_keys: Mapping[int, int] = field(default_factory=dict)
+    """Keys this node holds per slot, observed only for slots that need a decision (open or
+    lost slots); a slot missing here was not counted."""
 
     @cached_property
     def me(self) -> NodeLine:
@@ -97,12 +101,24 @@ class Replicate:
     master_id: str
 
 
-Action = SetConfigEpoch | AddSlots | Meet | Replicate
+@dataclass(frozen=True)
+class Forget:
+    """`CLUSTER FORGET node_id` on pod `ordinal`: drop a replaced pod's old identity."""
+
+    ordinal: int
+    node_id: str
+    pod: int
+    """The pod this identity belonged to."""
+
+
+Action = Forget | SetConfigEpoch | AddSlots | Meet | Replicate
 
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
 # is writable only ~5 s after it last saw itself in a minority) runs while the rest is done.
-STEP_ORDER: tuple[type[Action], ...] = (AddSlots, SetConfigEpoch, Meet, Replicate)
+# Forgets first: a replaced pod's old identity must be gone before its new one joins.
+STEP_ORDER: tuple[type[Action], ...] = (Forget, AddSlots, SetConfigEpoch, Meet, Replicate)
 STEP_NAMES: dict[type[Action], str] = {
+    Forget: "forget",
     SetConfigEpoch: "set_config_epoch",
     AddSlots: "assign_slots",
     Meet: "meet",
