@@ -111,14 +111,78 @@ class Forget:
     """The pod this identity belonged to."""
 
 
-Action = Forget | SetConfigEpoch | AddSlots | Meet | Replicate
+@dataclass(frozen=True)
+class MoveSlot:
+    """Move one slot's keys from pod `ordinal` (the source) to pod `target` with MIGRATE.
+
+    With `handover` the slot changes owner, as `redis-cli --cluster reshard` moves it: IMPORTING
+    on the target, MIGRATING on the source, every key, then `SETSLOT NODE target` on the target,
+    the source, and the masters in `announce`. Without it the target already owns the slot and
+    only stray keys go home: the slot is opened on the source (IMPORTING, so that MIGRATE runs
+    there), emptied, set STABLE and assigned to the target. Every step may be repeated: a crash
+    at any point leaves at most open slots, which the next round closes."""
+
+    ordinal: int
+    """The source pod."""
+    slot: int
+    target: int
+    """The target pod."""
+    source_id: str
+    target_id: str
+    source_ip: str
+    source_port: int
+    target_ip: str
+    """Where the source sends MIGRATE to."""
+    target_port: int
+    handover: bool = True
+    """True: the slot's owner becomes the target. False: the target owns it already."""
+    announce: tuple[int, ...] = ()
+    """Other masters told the slot's owner last (`SETSLOT NODE`), so they redirect at once."""
+
+
+@dataclass(frozen=True)
+class CloseSlot:
+    """`CLUSTER SETSLOT slot STABLE` on pod `ordinal`: it owns the slot or holds no keys in it."""
+
+    ordinal: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class SetSlotNode:
+    """`CLUSTER SETSLOT slot NODE owner_id` on pod `ordinal`, which still names another owner."""
+
+    ordinal: int
+    slot: int
+    owner: int
+    """The owner's pod."""
+    owner_id: str
+
+
+Action = Forget | MoveSlot | CloseSlot | SetSlotNode | SetConfigEpoch | AddSlots | Meet | Replicate
 
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
 # is writable only ~5 s after it last saw itself in a minority) runs while the rest is done.
-# Forgets first: a replaced pod's old identity must be gone before its new one joins.
-STEP_ORDER: tuple[type[Action], ...] = (Forget, AddSlots, SetConfigEpoch, Meet, Replicate)
+# Forgets first: a replaced pod's old identity must be gone before its new one joins. Open slots
+# are closed in a round of their own (see clusterkit.openslots): STABLE first (a MIGRATING owner
+# would answer the keys sent back to it with ASK; CloseSlot never targets a node holding keys it
+# does not own), then the keys move, and a node is told the owner last (SETSLOT NODE alone leaves
+# IMPORTING set).
+STEP_ORDER: tuple[type[Action], ...] = (
+    Forget,
+    CloseSlot,
+    MoveSlot,
+    SetSlotNode,
+    AddSlots,
+    SetConfigEpoch,
+    Meet,
+    Replicate,
+)
 STEP_NAMES: dict[type[Action], str] = {
     Forget: "forget",
+    MoveSlot: "move_slot",
+    CloseSlot: "close_slot",
+    SetSlotNode: "set_slot_owner",
     SetConfigEpoch: "set_config_epoch",
     AddSlots: "assign_slots",
     Meet: "meet",

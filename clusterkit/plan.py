@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from clusterkit.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
 from clusterkit.nodes import BUS_PORT_OFFSET
+from clusterkit.openslots import close_open_slots, open_slots
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
 
 
@@ -114,6 +115,10 @@ def make_plan(
     refusal = check_safety(shape, pods)
     if refusal:
         return Plan(refusal=refusal)
+    if open_slots(pods):
+        # An open slot blocks every later change: close it first, plan the rest next round.
+        fix = close_open_slots(pods)
+        return Plan(refusal=fix) if isinstance(fix, str) else Plan(actions=fix)
     pods = sorted(pods, key=lambda p: p.ordinal)
     masters = choose_masters(shape, pods)
     fresh = not any(p.me.slots for p in pods)
