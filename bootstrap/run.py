@@ -15,12 +15,14 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
+from clusterkit.migrate import KeyConflict
 from clusterkit.model import PodState
-from clusterkit.observe import observe_all
+from clusterkit.observe import count_slot_keys, observe_all
+from clusterkit.openslots import open_slots
 from clusterkit.placement import read_hosts, warn_colocated
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.redisio import connect
-from clusterkit.slots import format_ranges
+from clusterkit.slots import compact, format_ranges
 from clusterkit.waiting import Deadline
 
 log = structlog.get_logger()
@@ -80,6 +82,7 @@ def run(settings: Settings) -> Outcome:
         clients=clients,
         hosts=hosts,
         deadline=deadline,
+        password=password,
     )
 
 
@@ -91,6 +94,7 @@ def converge(
     clients: dict[int, redis.Redis],
     hosts: dict[int, str],
     deadline: Deadline,
+    password: str | None = None,
 ) -> Outcome:
     naming = settings.cluster.naming
     last_reasons: list[str] = ["no complete observation yet"]
@@ -100,6 +104,11 @@ def converge(
     while True:
         rounds += 1
         pods = observe_all(addresses, settings.cluster.redis_port, clients, naming)
+        fixing = open_slots(pods or [])
+        if pods is not None and fixing:
+            # The plan decides open slots by who holds their keys: count them first.
+            pods = count_slot_keys(pods, fixing, clients, naming)
+            last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
         if pods is not None:
             plan = make_plan(shape, pods, hosts)
             if plan.refusal:
@@ -109,10 +118,15 @@ def converge(
                 raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
             if plan.actions:
                 acted = True
-                counts = apply_actions(plan.actions, clients, naming)
+                try:
+                    counts = apply_actions(plan.actions, clients, naming, password=password)
+                except KeyConflict as conflict:
+                    raise RefusedUnsafe(conflict_message(conflict)) from None
                 progress = Convergence(*settle_shape(plan))
-                # A step Redis did not accept needs a new observation and plan at once.
-                formed, confirm = False, not (counts.get("failed") or counts.get("not_yet"))
+                # A step Redis did not accept needs a new observation and plan at once; so does
+                # a round that closed open slots (the rest of the plan comes next round).
+                failed = counts.get("failed") or counts.get("not_yet")
+                formed, confirm = False, not (failed or fixing)
             else:
                 reasons = waiting_for(pods, shape.size)
                 if reasons and reasons != last_reasons:
@@ -161,4 +175,13 @@ def summarize(plan: Plan, pods: list[PodState], acted: bool, deadline: Deadline)
         masters=masters,
         replicas=replicas,
         seconds=round(deadline.elapsed(), 3),
+    )
+
+
+def conflict_message(conflict: KeyConflict) -> str:
+    return (
+        f"{conflict}: the Job moves a key only when both copies are the same, so it left both"
+        f" copies and slot {conflict.slot} open (no key was dropped). Decide which value is"
+        " right and delete the other copy (on a node importing the slot, send ASKING before"
+        " DEL), then rerun the Job"
     )

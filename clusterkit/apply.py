@@ -10,15 +10,19 @@ from collections.abc import Sequence
 import redis
 import structlog
 
+from clusterkit.migrate import move_slots
 from clusterkit.model import (
     STEP_NAMES,
     STEP_ORDER,
     Action,
     AddSlots,
+    CloseSlot,
     Forget,
     Meet,
+    MoveSlot,
     Replicate,
     SetConfigEpoch,
+    SetSlotNode,
 )
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Command, Reply, scatter
@@ -32,6 +36,7 @@ ALREADY_DONE = (
     "already non-zero",  # SET-CONFIG-EPOCH on a node that has an epoch
     "does not know any other node",  # SET-CONFIG-EPOCH after MEET
     "Unknown node",  # FORGET of an id this node no longer knows
+    "Please use SETSLOT only with masters",  # SETSLOT on a master that became a replica since
 )
 # Replies that mean "not yet": REPLICATE sent before the replica's handshake with its master ends.
 NOT_YET = ("Unknown node",)
@@ -53,7 +58,15 @@ def command_for(action: Action) -> Command:
             return ("CLUSTER", "MEET", ip, port, bus_port)
         case Replicate(master_id=master_id):
             return ("CLUSTER", "REPLICATE", master_id)
-    raise TypeError(action)
+        case CloseSlot() | SetSlotNode():
+            return setslot_command(action)
+    raise TypeError(action)  # MoveSlot is many commands: clusterkit.migrate
+
+
+def setslot_command(action: CloseSlot | SetSlotNode) -> Command:
+    if isinstance(action, CloseSlot):
+        return ("CLUSTER", "SETSLOT", action.slot, "STABLE")
+    return ("CLUSTER", "SETSLOT", action.slot, "NODE", action.owner_id)
 
 
 def outcome_of(action: Action, reply: Reply | Exception, naming: PodNaming) -> str:
@@ -73,18 +86,29 @@ def outcome_of(action: Action, reply: Reply | Exception, naming: PodNaming) -> s
 
 
 def apply_actions(
-    actions: Sequence[Action], clients: dict[int, redis.Redis], naming: PodNaming
+    actions: Sequence[Action],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    *,
+    password: str | None = None,
 ) -> dict[str, int]:
-    """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods."""
+    """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
+    go to clusterkit.migrate (MIGRATE authenticates to the target with `password`) and may raise
+    its KeyConflict: a key with different values on both sides stops the run."""
     counts: dict[str, int] = {}
     for kind in STEP_ORDER:
         batch = [a for a in actions if isinstance(a, kind)]
         if not batch:
             continue
-        outcomes = run_batch(batch, clients, naming)
+        if kind is MoveSlot:
+            moves = [a for a in batch if isinstance(a, MoveSlot)]
+            outcomes: dict[Action, str] = dict(move_slots(moves, clients, naming, password).items())
+        else:
+            outcomes = run_batch(batch, clients, naming)
         for action, outcome in outcomes.items():
             counts[outcome] = counts.get(outcome, 0) + 1
-            if outcome == "done":
+            # A move logs itself (slot_moved, with its keys), progress included.
+            if outcome == "done" and kind is not MoveSlot:
                 log.info(STEP_NAMES[kind], **describe(action, naming))
         tally = list(outcomes.values())
         log.info(
@@ -145,4 +169,8 @@ def describe(action: Action, naming: PodNaming) -> dict[str, object]:
             fields.update(peer=naming.pod_name(target), peer_address=f"{ip}:{port}")
         case Replicate(master=master, master_id=master_id):
             fields.update(master=naming.pod_name(master), master_node=master_id)
+        case CloseSlot(slot=slot):
+            fields["slot"] = slot
+        case SetSlotNode(slot=slot, owner=owner, owner_id=owner_id):
+            fields.update(slot=slot, owner=naming.pod_name(owner), owner_node=owner_id)
     return fields

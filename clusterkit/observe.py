@@ -1,6 +1,10 @@
-"""Observe every node in one round: its cluster view, CLUSTER INFO, key count, replication."""
+"""Observe every node in one round: its cluster view, CLUSTER INFO, key count, replication;
+and, for the slots that need a decision, how many keys each node holds in them."""
 
 from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import redis
 import structlog
@@ -61,3 +65,30 @@ def observe_all(
                 error=str(exc),
             )
     return states if len(states) == len(ordinals) else None
+
+
+def count_slot_keys(
+    pods: Sequence[PodState],
+    slots: Collection[int],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+) -> list[PodState] | None:
+    """`pods` with `slot_keys` counted for `slots` (CLUSTER COUNTKEYSINSLOT, one pipeline per
+    pod, all pods at once), or None when some pod could not be counted this round."""
+    ordered = sorted(slots)
+    commands = [("CLUSTER", "COUNTKEYSINSLOT", slot) for slot in ordered]
+    results = scatter([(clients[p.ordinal], commands) for p in pods])
+    counted: list[PodState] = []
+    for pod, result in zip(pods, results, strict=True):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            for reply in result:
+                if isinstance(reply, Exception):
+                    raise reply
+            counts = {slot: int(str(n)) for slot, n in zip(ordered, result, strict=True)}
+        except (redis.RedisError, OSError, ValueError) as exc:
+            log.warning("count_keys_failed", pod=naming.pod_name(pod.ordinal), error=str(exc))
+            return None
+        counted.append(replace(pod, slot_keys={**pod.slot_keys, **counts}))
+    return counted

@@ -47,8 +47,9 @@ def open_states(pod: PodState) -> dict[int, OpenState]:
 
 
 def open_slots(pods: Sequence[PodState]) -> set[int]:
-    """Slots some master has open. Replicas are skipped: Redis closes every slot of a master that
-    becomes a replica, and refuses SETSLOT on replicas."""
+    """Slots some master has open. Replicas are skipped: they refuse SETSLOT, and what they show
+    is their master's (Valkey 8 replicates SETSLOT) or nothing (Redis closes every slot of a
+    master that becomes a replica)."""
     return {slot for pod in pods if pod.me.is_master for slot in open_states(pod)}
 
 

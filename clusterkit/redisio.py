@@ -13,13 +13,16 @@ from redis.retry import Retry
 BUSY_PREFIXES = ("LOADING", "MASTERDOWN", "BUSY")
 
 
-def connect(ip: str, port: int, password: str | None, timeout: float = 2.0) -> redis.Redis:
-    """A client that fails fast: our own loops decide when to retry, not redis-py's defaults."""
+def connect(
+    ip: str, port: int, password: str | None, timeout: float = 2.0, *, decode: bool = True
+) -> redis.Redis:
+    """A client that fails fast: our own loops decide when to retry, not redis-py's defaults.
+    `decode=False` answers bytes: key names and DUMP payloads are binary."""
     return redis.Redis(
         host=ip,
         port=port,
         password=password,
-        decode_responses=True,
+        decode_responses=decode,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
