@@ -15,8 +15,9 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
 from clusterkit.model import PodState
-from clusterkit.observe import observe_all
+from clusterkit.observe import observe_all, with_slot_keys
 from clusterkit.placement import read_hosts, warn_colocated
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.redisio import connect
@@ -93,6 +94,7 @@ def converge(
     deadline: Deadline,
 ) -> Outcome:
     naming = settings.cluster.naming
+    lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
     last_reasons: list[str] = ["no complete observation yet"]
     acted = False
     rounds = 0
@@ -100,8 +102,11 @@ def converge(
     while True:
         rounds += 1
         pods = observe_all(addresses, settings.cluster.redis_port, clients, naming)
+        if pods is not None and lost_slots is LostSlots.REASSIGN:
+            lost = lost_slot_set(find_ghosts(pods)[0])
+            pods = with_slot_keys(pods, clients, lost) if lost else pods
         if pods is not None:
-            plan = make_plan(shape, pods, hosts)
+            plan = make_plan(shape, pods, hosts, lost_slots=lost_slots)
             if plan.refusal:
                 if acted:
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
@@ -114,13 +119,14 @@ def converge(
                 # A step Redis did not accept needs a new observation and plan at once.
                 formed, confirm = False, not (counts.get("failed") or counts.get("not_yet"))
             else:
-                reasons = waiting_for(pods, shape.size)
+                reasons = [*plan.waiting, *waiting_for(pods, shape.size)]
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
                 if (progress.masters, progress.replicas) != settle_shape(plan):
                     progress = Convergence(*settle_shape(plan))
-                formed, confirm = not reasons, bool(reasons)
+                # While the plan waits for Redis (a failover), observe again rather than confirm.
+                formed, confirm = not reasons, bool(reasons) and not plan.waiting
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.

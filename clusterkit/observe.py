@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import redis
 import structlog
 
@@ -32,6 +34,7 @@ def pod_state(
     return PodState(
         ordinal=ordinal,
         pod=naming.pod_name(ordinal),
+        fqdn=naming.pod_fqdn(ordinal),
         ip=ip,
         port=port,
         nodes=tuple(parse_cluster_nodes(str(nodes_text))),
@@ -61,3 +64,23 @@ def observe_all(
                 error=str(exc),
             )
     return states if len(states) == len(ordinals) else None
+
+
+def with_slot_keys(
+    pods: list[PodState], clients: dict[int, redis.Redis], slots: set[int]
+) -> list[PodState] | None:
+    """The same states with `slot_keys` counted for `slots` on every pod (CLUSTER
+    COUNTKEYSINSLOT, one pipeline per node); None when some pod did not answer."""
+    ordered = sorted(slots)
+    commands: tuple[Command, ...] = tuple(("CLUSTER", "COUNTKEYSINSLOT", s) for s in ordered)
+    results = scatter([(clients[p.ordinal], commands) for p in pods])
+    counted: list[PodState] = []
+    for pod, result in zip(pods, results, strict=True):
+        replies = [result] if isinstance(result, Exception) else result
+        failed = next((r for r in replies if isinstance(r, Exception)), None)
+        if failed is not None:
+            log.warning("count_keys_failed", pod=pod.pod, error=str(failed))
+            return None
+        keys = dict(zip(ordered, (int(str(r)) for r in replies), strict=True))
+        counted.append(replace(pod, slot_keys={**pod.slot_keys, **keys}))
+    return counted
