@@ -39,6 +39,13 @@ class Plan:
     """What the plan waits for before its next steps (e.g. a failover before a forget)."""
 
 
+def observed_shape(pods: Sequence[PodState]) -> Shape:
+    """The shape a formed cluster has now: every pod, and as many masters as own slots in any
+    view (a dead owner included). The sidecar plans with it: sizes are the Job's settings."""
+    owners = {line.node_id for p in pods for line in p.nodes if line.is_master and line.slots}
+    return Shape(len(pods), len(owners))
+
+
 def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
     """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
     if len(pods) != shape.size:

@@ -228,6 +228,17 @@ class DevCluster:
         self.stop_pods(names)
         self.start_pods(names)
 
+    def wipe(self, names: Iterable[str]) -> None:
+        """A lost volume: stop the pods, empty their data directories, start them again at new
+        addresses (Redis comes back as a new node). Returns once they are started."""
+        names = list(names)
+        self.stop_pods(names)
+        for name in names:
+            data = self.dirs.data_dir(name)
+            shutil.rmtree(data)
+            data.mkdir(parents=True)
+        self.start_pods(names)
+
     def down(self) -> None:
         """Stop everything this state directory names and remove it (works after a crash)."""
         if not self.dirs.exists():
