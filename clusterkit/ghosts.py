@@ -80,19 +80,25 @@ def find_ghosts(
     current = {p.node_id for p in pods}
     by_fqdn = {p.fqdn: p for p in pods}
     names = pod_names or {}
+    ordered = sorted(pods, key=lambda p: p.ordinal)
+    # A node learnt only through gossip has no hostname in that view: one view naming the id
+    # is enough, since ids are unique.
+    owners: dict[str, PodState] = {}
+    for pod in ordered:
+        for line in pod.nodes:
+            owner = None if line.node_id in current else owner_pod(line, by_fqdn, names)
+            if owner is not None:
+                owners.setdefault(line.node_id, owner)
     lines: dict[str, list[tuple[PodState, NodeLine]]] = {}
     foreign: list[tuple[PodState, NodeLine]] = []
-    owners: dict[str, PodState] = {}
-    for pod in sorted(pods, key=lambda p: p.ordinal):
+    for pod in ordered:
         for line in pod.nodes:
             if line.is_handshake or line.node_id in current:
                 continue
-            owner = owner_pod(line, by_fqdn, names)
-            if owner is None:
+            if line.node_id in owners:
+                lines.setdefault(line.node_id, []).append((pod, line))
+            else:
                 foreign.append((pod, line))
-                continue
-            owners.setdefault(line.node_id, owner)
-            lines.setdefault(line.node_id, []).append((pod, line))
     ghosts = []
     for node_id, seen in sorted(lines.items()):
         slots = sorted(
@@ -138,7 +144,11 @@ def decide(
     lost = [g for g in ghosts if g.is_lost_shard]
     for ghost in ghosts:
         if not ghost.down:
-            waiting.append(f"{ghost.describe()} still looks connected to some node")
+            waiting.append(
+                f"{ghost.describe()} still looks connected to some node: waiting for Redis to"
+                " flag it failing (if it stays up, it is a node of another cluster announcing"
+                " this pod's name: run CLUSTER FORGET for it on every node)"
+            )
         elif ghost.slots and ghost.replicas:
             waiting.append(
                 f"{ghost.describe()} owns slots {format_ranges(ghost.slots)}: waiting for Redis"

@@ -25,7 +25,7 @@ from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.observe import observe_all
 from clusterkit.placement import read_hosts
-from clusterkit.plan import Plan, make_plan, observed_shape
+from clusterkit.plan import Plan, claimed_slots, make_plan, observed_shape
 from clusterkit.redisio import connect
 from clusterkit.slots import format_ranges
 
@@ -102,6 +102,9 @@ class Rejoin:
             mine = [g for g in ghosts if g.pod == self.ordinal]
             if not mine and not self.rejoining:
                 return RejoinStatus()
+            if not all(claimed_slots(pods)):
+                # Slots without any owner: the Job is forming or reassigning; its shape rules.
+                return RejoinStatus("some slots have no owner yet: waiting for the bootstrap Job")
             hosts = read_hosts(found, self.sidecar_port, self.naming)
             plan = make_plan(
                 observed_shape(pods), pods, hosts, pod_names=pod_names, lost_slots=LostSlots.KEEP
@@ -132,7 +135,8 @@ class Rejoin:
             a
             for a in plan.actions
             if (isinstance(a, Forget) and a.node_id in old)
-            or (not isinstance(a, Forget) and a.ordinal == self.ordinal)
+            # Once this node serves, its role is settled: only forgetting is left to do.
+            or (not isinstance(a, Forget) and a.ordinal == self.ordinal and not serving)
         ]
         if not steps:
             if serving and not mine:

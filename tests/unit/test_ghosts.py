@@ -187,3 +187,18 @@ def test_replica_of_a_slotless_ghost_is_moved_before_it_forgets() -> None:
     _slots, replica_of = topology(sim)
     assert sorted(replica_of) == [0, 3, 4, 5]  # (slots stay uneven: balancing is a resize)
     assert sim.ghosts_listed() == set()
+
+
+def test_old_identity_learnt_by_gossip_without_hostname_is_still_that_pods() -> None:
+    """A node that met the cluster after the death knows the old id only from gossip: no
+    hostname, no slots. One view naming the id is enough."""
+    sim = formed_cluster(3, 1)
+    old = sim.nodes[4].node_id
+    sim.replace(4)
+    gossip_only = node_line(
+        old, address="10.1.0.5:6379@16379", flags="slave,fail", link="disconnected"
+    )
+    sim.nodes[0].extra_lines.append(gossip_only)
+    ghosts, foreign = find_ghosts(sim.states())
+    assert foreign == []
+    assert [(g.node_id, g.pod) for g in ghosts] == [(old, 4)]
