@@ -110,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     kill.add_argument("pod")
     kill.set_defaults(func=cmd_kill)
     sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
-    sub.add_parser("demo", help="up, failover, rejoin with a new address, down").set_defaults(
-        func=cmd_demo
-    )
+    sub.add_parser(
+        "demo", help="up, failover, rejoin, a lost volume, full restart, down"
+    ).set_defaults(func=cmd_demo)
     return parser
 
 
