@@ -195,7 +195,7 @@ class Agent:
         alone = info.get("cluster_known_nodes") == "1" and not me.slots
         if not self.rejoin.wanted(alone and not self.redis.dbsize()):
             return RejoinStatus()
-        return self.rejoin.turn(ready, self.pod_map)
+        return self.rejoin.turn(me.node_id, ready, self.pod_map)
 
     def report_unserved(self, nodes: list[NodeLine], status: RejoinStatus) -> None:
         """The lost-shard gauge: slots failing with no live replica in this node's view, and the

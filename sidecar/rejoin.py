@@ -22,7 +22,7 @@ from clusterkit.apply import apply_actions
 from clusterkit.ghosts import Ghost, LostSlots, find_ghosts
 from clusterkit.model import Forget, PodState
 from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLineError, parse_cluster_nodes
+from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
 from clusterkit.observe import observe_all
 from clusterkit.placement import read_hosts
 from clusterkit.plan import Plan, claimed_slots, make_plan, observed_shape
@@ -81,9 +81,9 @@ class Rejoin:
         self.next_probe = time.monotonic() + PROBE_PAUSE_SECONDS
         return True
 
-    def turn(self, serving: bool, pod_names: dict[str, str]) -> RejoinStatus:
+    def turn(self, my_id: str, serving: bool, pod_names: dict[str, str]) -> RejoinStatus:
         """One look at the cluster and, when this pod was replaced, the next steps."""
-        addresses = self.find_cluster()
+        addresses = self.find_cluster(my_id)
         if addresses is None:
             return RejoinStatus("looking for the cluster" if self.rejoining else None)
         unresolved = [self.naming.pod_name(o) for o, ip in addresses.items() if ip is None]
@@ -162,15 +162,24 @@ class Rejoin:
             self.reported.add(key)
             log.error(event, **fields)
 
-    def find_cluster(self) -> dict[int, str | None] | None:
+    def find_cluster(self, my_id: str) -> dict[int, str | None] | None:
         """Pod ordinal -> address (None: does not resolve) for every pod the formed cluster
-        names, this one included; None when no probed peer is part of a formed cluster."""
+        names, this one included; None when no probed peer is part of a formed cluster, or
+        (unless rejoining already) when its view lists no other identity of this pod: a new
+        cluster forming must not cost every pod a look at every other."""
         probed = [o for o in range(self.ordinal + PROBE_AHEAD + 1) if o != self.ordinal]
         with ThreadPoolExecutor(max_workers=len(probed)) as pool:
             views = list(pool.map(self.view_of, probed))
-        members = next((v for v in views if v is not None and len(v) > 1), None)
-        if members is None:
+        view = next((v for v in views if v is not None and len(v) > 1), None)
+        if view is None:
             return None
+        me = self.naming.pod_fqdn(self.ordinal)
+        if not self.rejoining and not any(
+            line.address.hostname.rstrip(".") == me and line.node_id != my_id for line in view
+        ):
+            return None
+        found_ordinals = (self.naming.ordinal_of(line.address.hostname) for line in view)
+        members = {o for o in found_ordinals if o is not None}
         wanted = members | {self.ordinal}
         with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
             found = dict(zip(wanted, pool.map(self.resolve_pod, wanted), strict=True))
@@ -179,20 +188,18 @@ class Rejoin:
     def resolve_pod(self, ordinal: int) -> str | None:
         return self.resolve(self.naming.pod_fqdn(ordinal))
 
-    def view_of(self, ordinal: int) -> set[int] | None:
-        """The ordinals of the pods that pod `ordinal`'s Redis knows (by announced hostname)."""
+    def view_of(self, ordinal: int) -> list[NodeLine] | None:
+        """Pod `ordinal`'s CLUSTER NODES, or None when it does not resolve or answer."""
         ip = self.resolve_pod(ordinal)
         if ip is None:
             return None
         client = connect(ip, self.port, self.password, PEER_TIMEOUT_SECONDS)
         try:
-            lines = parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
+            return parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
         except (redis.RedisError, OSError, NodeLineError):
             return None
         finally:
             client.close()
-        found = (self.naming.ordinal_of(line.address.hostname) for line in lines)
-        return {o for o in found if o is not None}
 
 
 def lost_reason(ghost: Ghost, naming: PodNaming) -> str:

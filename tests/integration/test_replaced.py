@@ -74,6 +74,12 @@ def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, str]:
     return http_get(f"http://{cluster.require().pod(pod).ip}:{port}{path}")
 
 
+def wait_for(check: Callable[[], bool], what: str, timeout: float = HEAL_SECONDS) -> None:
+    wait_until(
+        check, timeout=timeout, what=what, interval=0.3, retry_on=(redis.RedisError, OSError)
+    )
+
+
 def test_replica_volume_lost_heals_alone_and_the_old_id_stays_gone(
     make_cluster: MakeCluster,
 ) -> None:
@@ -107,6 +113,20 @@ def test_master_volume_lost_waits_for_failover_then_rejoins_as_replica(
     assert roles["redis-0"]["master"] == replica
 
 
+def test_master_volume_lost_after_its_replica_took_over(make_cluster: MakeCluster) -> None:
+    cluster = formed_with_keys(make_cluster)
+    replica = replica_of(cluster, "redis-1")
+    old = node_ids(cluster, ["redis-1"])["redis-1"]
+    cluster.stop_pods(["redis-1"])
+    wait_for(
+        lambda: next(r for r in cluster.roles() if r["pod"] == replica)["role"] == "master",
+        f"{replica} to take over",
+    )
+    cluster.wipe(["redis-1"])  # back, empty, at a new address
+    assert_healed(cluster, {old})
+    assert master_of(cluster, "redis-1") == replica
+
+
 def test_two_replicas_lost_at_once_while_the_job_runs(make_cluster: MakeCluster) -> None:
     cluster = formed_with_keys(make_cluster)
     lost = [replica_of(cluster, "redis-0"), replica_of(cluster, "redis-2")]
@@ -117,12 +137,6 @@ def test_two_replicas_lost_at_once_while_the_job_runs(make_cluster: MakeCluster)
     assert_healed(cluster, old)
     assert master_of(cluster, lost[0]) == "redis-0"
     assert master_of(cluster, lost[1]) == "redis-2"
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = HEAL_SECONDS) -> None:
-    wait_until(
-        check, timeout=timeout, what=what, interval=0.3, retry_on=(redis.RedisError, OSError)
-    )
 
 
 def test_lost_shard_is_reported_refused_then_reassigned_on_request(
