@@ -13,6 +13,12 @@ from clusterkit.nodes import NodeLine
 from clusterkit.slots import SlotRange, compact, format_ranges
 
 DOWN_FLAGS = frozenset({"fail", "fail?", "noaddr"})
+ACCEPT_LOSS_COMMAND = (
+    "kubectl create job --from=cronjob/redis-bootstrap redis-reassign-lost-slots"
+    " --dry-run=client -o yaml | kubectl set env --local -f - REASSIGN_LOST_SLOTS=true -o yaml"
+    " | kubectl create -f -"
+)
+"""The one command that accepts a lost shard (names of the kustomize base)."""
 
 
 class LostSlots(Enum):
@@ -198,7 +204,8 @@ def lost_shard_refusal(lost: Sequence[Ghost]) -> str:
         f"lost shard: {shards}, which failed with no surviving replica, so those slots have no"
         " copy of their data left. If the data is gone (a backup is the only copy), accept the"
         " loss by rerunning the Job with REASSIGN_LOST_SLOTS=true (or --reassign-lost-slots):"
-        " it forgets the dead node and gives its slots, empty, to masters"
+        " it forgets the dead node and gives its slots, empty, to masters. On Kubernetes: "
+        + ACCEPT_LOSS_COMMAND
     )
 
 

@@ -19,7 +19,7 @@ import redis
 import structlog
 
 from clusterkit.apply import apply_actions
-from clusterkit.ghosts import Ghost, LostSlots, find_ghosts
+from clusterkit.ghosts import ACCEPT_LOSS_COMMAND, Ghost, LostSlots, find_ghosts
 from clusterkit.model import Forget, PodState
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
@@ -128,7 +128,14 @@ class Rejoin:
         lost_mine = [g for g in plan.lost if g.pod == self.ordinal]
         if lost_mine:
             reason = lost_reason(lost_mine[0], self.naming)
-            self.report("lost_shard", reason, lost_node=lost_mine[0].node_id, reason=reason)
+            self.report(
+                "lost_shard",
+                reason,
+                lost_node=lost_mine[0].node_id,
+                slots=format_ranges(lost_mine[0].slots),
+                reason=reason,
+                command=ACCEPT_LOSS_COMMAND,
+            )
             return RejoinStatus(reason, plan.lost)
         old = {g.node_id for g in mine}
         steps = [
@@ -207,5 +214,6 @@ def lost_reason(ghost: Ghost, naming: PodNaming) -> str:
         f"lost shard: slots {format_ranges(ghost.slots)} belonged to node {ghost.node_id}"
         f" (this pod, {naming.pod_name(ghost.pod)}, before its volume was lost), which had no"
         " surviving replica. To accept the loss run the bootstrap Job with"
-        " REASSIGN_LOST_SLOTS=true; to keep the data, restore it from a backup first"
+        " REASSIGN_LOST_SLOTS=true (" + ACCEPT_LOSS_COMMAND + "); the data of those slots can"
+        " then only come back from a backup"
     )
