@@ -15,6 +15,7 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
 from clusterkit.migrate import KeyConflict
 from clusterkit.model import PodState
 from clusterkit.observe import count_slot_keys, observe_all
@@ -97,20 +98,18 @@ def converge(
     password: str | None = None,
 ) -> Outcome:
     naming = settings.cluster.naming
+    lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
     last_reasons: list[str] = ["no complete observation yet"]
     acted = False
     rounds = 0
     progress = Convergence()
     while True:
         rounds += 1
-        pods = observe_all(addresses, settings.cluster.redis_port, clients, naming)
-        fixing = open_slots(pods or [])
-        if pods is not None and fixing:
-            # The plan decides open slots by who holds their keys: count them first.
-            pods = count_slot_keys(pods, fixing, clients, naming)
+        pods, fixing = observe_round(settings, addresses, clients, lost_slots)
+        if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
         if pods is not None:
-            plan = make_plan(shape, pods, hosts)
+            plan = make_plan(shape, pods, hosts, lost_slots=lost_slots)
             if plan.refusal:
                 if acted:
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
@@ -128,13 +127,14 @@ def converge(
                 failed = counts.get("failed") or counts.get("not_yet")
                 formed, confirm = False, not (failed or fixing)
             else:
-                reasons = waiting_for(pods, shape.size)
+                reasons = [*plan.waiting, *waiting_for(pods, shape.size)]
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
                 if (progress.masters, progress.replicas) != settle_shape(plan):
                     progress = Convergence(*settle_shape(plan))
-                formed, confirm = not reasons, bool(reasons)
+                # While the plan waits for Redis (a failover), observe again rather than confirm.
+                formed, confirm = not reasons, bool(reasons) and not plan.waiting
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.
@@ -158,6 +158,27 @@ def converge(
                 " named; rerunning the Job is safe"
             )
         time.sleep(POLL_SECONDS)
+
+
+def observe_round(
+    settings: Settings,
+    addresses: dict[int, str],
+    clients: dict[int, redis.Redis],
+    lost_slots: LostSlots,
+) -> tuple[list[PodState] | None, set[int]]:
+    """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
+    open and lost slots by who holds their keys: those are counted too."""
+    naming = settings.cluster.naming
+    pods = observe_all(addresses, settings.cluster.redis_port, clients, naming)
+    if pods is None:
+        return None, set()
+    fixing = open_slots(pods)
+    counted = set(fixing)
+    if lost_slots is LostSlots.REASSIGN:
+        counted |= lost_slot_set(find_ghosts(pods)[0])
+    if counted:
+        pods = count_slot_keys(pods, counted, clients, naming)
+    return pods, fixing
 
 
 def settle_shape(plan: Plan) -> tuple[int, frozenset[int]]:

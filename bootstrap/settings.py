@@ -25,6 +25,10 @@ class Settings:
     """TIMEOUT_SECONDS: overall deadline for the whole run."""
     sidecar_port: int = 9121
     """SIDECAR_PORT: the sidecars' HTTP port; their /node keeps replicas off masters' nodes."""
+    reassign_lost_slots: bool = False
+    """REASSIGN_LOST_SLOTS: accept the loss of a shard whose master died with no surviving
+    replica: forget the dead node and give its slots, empty, to masters. Without it the Job
+    stops (exit 5) naming the lost slots."""
 
     def __post_init__(self) -> None:
         if self.cluster_size < 1:

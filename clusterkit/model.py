@@ -25,6 +25,8 @@ class PodState:
     keys: int = 0
     master_link_up: bool | None = None
     """For replicas: INFO replication's master_link_status is `up`; None for masters."""
+    fqdn: str = ""
+    """The pod's DNS name, which its Redis announces as hostname (so its old identities too)."""
     slot_keys: Mapping[int, int] = field(default_factory=dict)
     """Keys this node holds per slot, observed only for slots that need a decision (open or
     lost slots); a slot missing here was not counted."""

@@ -36,6 +36,7 @@ def pod_state(
     return PodState(
         ordinal=ordinal,
         pod=naming.pod_name(ordinal),
+        fqdn=naming.pod_fqdn(ordinal),
         ip=ip,
         port=port,
         nodes=tuple(parse_cluster_nodes(str(nodes_text))),

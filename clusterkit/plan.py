@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clusterkit.model import Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
-from clusterkit.nodes import BUS_PORT_OFFSET
+from clusterkit.ghosts import Ghost, LostSlots, decide, find_ghosts
+from clusterkit.model import Action, AddSlots, Forget, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
 from clusterkit.openslots import close_open_slots, open_slots
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
 
@@ -33,6 +34,17 @@ class Plan:
     actions: tuple[Action, ...] = ()
     refusal: str | None = None
     """Why the Job must not touch this cluster; set means no actions."""
+    lost: tuple[Ghost, ...] = ()
+    """Lost shards: slots whose owner died with no surviving replica."""
+    waiting: tuple[str, ...] = ()
+    """What the plan waits for before its next steps (e.g. a failover before a forget)."""
+
+
+def observed_shape(pods: Sequence[PodState]) -> Shape:
+    """The shape a formed cluster has now: every pod, and as many masters as own slots in any
+    view (a dead owner included). The sidecar plans with it: sizes are the Job's settings."""
+    owners = {line.node_id for p in pods for line in p.nodes if line.is_master and line.slots}
+    return Shape(len(pods), len(owners))
 
 
 def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
@@ -50,15 +62,6 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
             )
         by_id[pod.node_id] = pod
     for pod in pods:
-        for line in pod.nodes:
-            if line.is_handshake or line.node_id in by_id:
-                continue
-            return (
-                f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
-                f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet."
-                " If it is a replaced pod's old identity, run CLUSTER FORGET on every node;"
-                " if these volumes belong to another cluster, give this StatefulSet new ones"
-            )
         me = pod.me
         if pod.keys and not me.slots and not me.is_replica:
             return (
@@ -81,6 +84,30 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
                         " or give one an empty volume"
                     )
     return None
+
+
+def foreign_refusal(foreign: Sequence[tuple[PodState, NodeLine]]) -> str | None:
+    """Nodes that are no pod of this StatefulSet, not even an old identity of one."""
+    for pod, line in foreign:
+        return (
+            f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
+            f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet, now or"
+            " before (its hostname names none of them). If these volumes belong to another"
+            " cluster, give this StatefulSet new ones; if it is a node you removed, run"
+            " CLUSTER FORGET on every node"
+        )
+    return None
+
+
+def forgets(ghosts: Sequence[Ghost]) -> list[Action]:
+    """FORGET each ghost on every node that lists it, except its own replicas (Redis refuses:
+    the plan points them at a live master first, and the next round forgets there)."""
+    return [
+        Forget(ordinal, g.node_id, g.pod)
+        for g in ghosts
+        for ordinal in g.listed_by
+        if ordinal not in g.replicas
+    ]
 
 
 def choose_masters(shape: Shape, pods: Sequence[PodState]) -> list[PodState]:
@@ -107,38 +134,63 @@ def claimed_slots(pods: Sequence[PodState]) -> bytearray:
     return claimed
 
 
-def make_plan(
-    shape: Shape, pods: Sequence[PodState], hosts: Mapping[int, str] | None = None
-) -> Plan:
-    """The whole plan; `pods` must be every pod of the StatefulSet, one state each; `hosts`
-    (pod ordinal -> Kubernetes node, from the sidecars) keeps replicas off their master's node."""
-    refusal = check_safety(shape, pods)
-    if refusal:
-        return Plan(refusal=refusal)
-    if open_slots(pods):
-        # An open slot blocks every later change: close it first, plan the rest next round.
-        fix = close_open_slots(pods)
-        return Plan(refusal=fix) if isinstance(fix, str) else Plan(actions=fix)
-    pods = sorted(pods, key=lambda p: p.ordinal)
-    masters = choose_masters(shape, pods)
-    fresh = not any(p.me.slots for p in pods)
-    claimed = claimed_slots(pods)
+def slot_steps(
+    masters: Sequence[PodState], everyone: Sequence[PodState]
+) -> tuple[dict[int, tuple[SlotRange, ...]], list[Action]]:
+    """Master ordinal -> slots it owns or will own, and the epoch and ADDSLOTS steps for the
+    slots nobody claims yet (each master takes those of its even share)."""
+    fresh = not any(p.me.slots for p in everyone)
+    claimed = claimed_slots(everyone)
+    top_epoch = max((p.current_epoch for p in everyone), default=0)
     slots: dict[int, tuple[SlotRange, ...]] = {}
     actions: list[Action] = []
     for master, ideal in zip(masters, even_split(len(masters)), strict=True):
         wanted = [slot for slot in ideal.slots() if not claimed[slot]]
         owned = [slot for r in master.me.slots for slot in r.slots()]
         slots[master.ordinal] = tuple(compact(owned + wanted))
-        if (
-            fresh
-            and master.me.config_epoch == 0
-            and master.current_epoch == 0
-            and len(master.nodes) == 1
-        ):
+        alone = master.me.config_epoch == 0 and len(master.nodes) == 1
+        if fresh and alone and master.current_epoch == 0:
             actions.append(SetConfigEpoch(master.ordinal, master.ordinal + 1))
+        elif wanted and alone and not owned:
+            # A new master taking slots in a running cluster (lost slots reassigned): an epoch
+            # above every other, so its claim wins over any stale one.
+            actions.append(SetConfigEpoch(master.ordinal, top_epoch + 1 + master.ordinal))
         if wanted:
             actions.append(AddSlots(master.ordinal, tuple(compact(wanted))))
+    return slots, actions
 
+
+def make_plan(
+    shape: Shape,
+    pods: Sequence[PodState],
+    hosts: Mapping[int, str] | None = None,
+    *,
+    pod_names: Mapping[str, str] | None = None,
+    lost_slots: LostSlots = LostSlots.REFUSE,
+) -> Plan:
+    """The whole plan; `pods` must be every pod of the StatefulSet, one state each; `hosts`
+    (pod ordinal -> Kubernetes node, from the sidecars) keeps replicas off their master's node;
+    `pod_names` (node id -> pod, the sidecar's pod map) names old identities that announce no
+    hostname; `lost_slots` says what to do with a lost shard."""
+    ghosts, foreign = find_ghosts(pods, pod_names)
+    refusal = check_safety(shape, pods) or foreign_refusal(foreign)
+    if refusal:
+        return Plan(refusal=refusal)
+    if open_slots(pods):
+        # An open slot blocks every later change: close it first, plan the rest next round.
+        fix = close_open_slots(pods)
+        return Plan(refusal=fix) if isinstance(fix, str) else Plan(actions=fix)
+    decision = decide(ghosts, pods, lost_slots)
+    if decision.refusal:
+        return Plan(refusal=decision.refusal, lost=decision.lost)
+    # Pods left alone: a kept lost shard's new pod, and the replicas of a ghost that still
+    # owns slots (each may be the only copy of that shard: Redis promotes one of them).
+    held = decision.held | {r for g in ghosts if g.slots for r in g.replicas}
+    everyone = sorted(pods, key=lambda p: p.ordinal)
+    pods = [p for p in everyone if p.ordinal not in held]
+    masters = choose_masters(shape, pods)
+    slots, actions = slot_steps(masters, everyone)
+    actions[:0] = forgets(decision.forget)
     replica_of = assign_replicas(pods, masters, hosts or {})
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
@@ -167,7 +219,14 @@ def make_plan(
         # Sent even while the MEET above is still in flight: apply retries "Unknown node" briefly,
         # which beats waiting a whole observation round (seconds, on hundreds of nodes).
         actions.append(Replicate(replica, master_ordinal, master.node_id))
-    return Plan(tuple(m.ordinal for m in masters), slots, replica_of, tuple(actions))
+    return Plan(
+        tuple(m.ordinal for m in masters),
+        slots,
+        replica_of,
+        tuple(actions),
+        lost=decision.lost,
+        waiting=decision.waiting,
+    )
 
 
 def assign_replicas(

@@ -109,8 +109,12 @@ def parse_settings(
     variable counts as unset, as Kubernetes renders optional values). Raises SettingsError."""
     leaves = leaf_fields(settings_class)
     parser = argparse.ArgumentParser(prog=prog, description=settings_class.__doc__)
-    for name in leaves:
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None)
+    for name, field in leaves.items():
+        flag = "--" + name.replace("_", "-")
+        if field.type in (bool, "bool"):  # the flag alone means yes (`--reassign-lost-slots`)
+            parser.add_argument(flag, dest=name, default=None, nargs="?", const="true")
+        else:
+            parser.add_argument(flag, dest=name, default=None)
     args = parser.parse_args(list(argv))
     raw: dict[str, str] = {}
     for name in leaves:
@@ -159,11 +163,18 @@ def build(settings_class: type[T], raw: Mapping[str, str]) -> T:
     return settings_class(**values)
 
 
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def convert(name: str, text: str, kind: object) -> object:
     """The text of variable `name` as the field's type (`X | None` counts as X)."""
     if isinstance(kind, types.UnionType):
         kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
     variable = name.upper()
+    if kind is bool:
+        if text.lower() not in BOOLEANS:
+            raise SettingsError(f"{variable}={text!r} must be true or false")
+        return BOOLEANS[text.lower()]
     if kind is int:
         try:
             return int(text, 10)

@@ -56,6 +56,14 @@ def cmd_restart(cluster: DevCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wipe(cluster: DevCluster, args: argparse.Namespace) -> int:
+    cluster.wipe(args.pods)
+    state = cluster.require()
+    for name in args.pods:
+        print(f"{name} started with an empty volume at {state.pod(name).ip}")
+    return 0
+
+
 def cmd_kill(cluster: DevCluster, args: argparse.Namespace) -> int:
     cluster.stop_pods([args.pod])
     print(f"{args.pod} stopped")
@@ -93,13 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("pods", nargs="*")
     restart.add_argument("--all", action="store_true")
     restart.set_defaults(func=cmd_restart)
+    wipe = sub.add_parser(
+        "wipe", help="lose pods' volumes: stop them, empty their data, start them at new addresses"
+    )
+    wipe.add_argument("pods", nargs="+")
+    wipe.set_defaults(func=cmd_wipe)
     kill = sub.add_parser("kill", help="stop one pod without restarting it")
     kill.add_argument("pod")
     kill.set_defaults(func=cmd_kill)
     sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
-    sub.add_parser("demo", help="up, failover, rejoin with a new address, down").set_defaults(
-        func=cmd_demo
-    )
+    sub.add_parser(
+        "demo", help="up, failover, rejoin, a lost volume, full restart, down"
+    ).set_defaults(func=cmd_demo)
     return parser
 
 

@@ -210,12 +210,13 @@ class DevCluster:
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
         }
 
-    def stop_pods(self, names: Iterable[str]) -> None:
-        """Stop Redis (SIGTERM, it saves), then the sidecar, as a native sidecar stops last."""
+    def stop_pods(self, names: Iterable[str], grace_seconds: float = 10.0) -> None:
+        """Stop Redis (SIGTERM, it saves), then the sidecar, as a native sidecar stops last;
+        SIGKILL after `grace_seconds`."""
         state = self.require()
         records = [state.pod(n) for n in names]
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda p: processes.stop(p.pid, server_marker()), records))
+            list(pool.map(lambda p: processes.stop(p.pid, server_marker(), grace_seconds), records))
             list(pool.map(lambda p: processes.stop(p.sidecar_pid, "sidecar"), records))
         for pod in records:
             pod.pid = pod.sidecar_pid = None
@@ -228,12 +229,24 @@ class DevCluster:
         self.stop_pods(names)
         self.start_pods(names)
 
+    def wipe(self, names: Iterable[str]) -> None:
+        """A lost volume: stop the pods, empty their data directories, start them again at new
+        addresses (Redis comes back as a new node). Returns once they are started."""
+        names = list(names)
+        self.stop_pods(names)
+        for name in names:
+            data = self.dirs.data_dir(name)
+            shutil.rmtree(data)
+            data.mkdir(parents=True)
+        self.start_pods(names)
+
     def down(self) -> None:
         """Stop everything this state directory names and remove it (works after a crash)."""
         if not self.dirs.exists():
             return
         state = self.require()
-        self.stop_pods([p.name for p in state.pods if p.running])
+        # Everything is removed next: no need to wait for Redis to sync stopping replicas.
+        self.stop_pods([p.name for p in state.pods if p.running], grace_seconds=0.0)
         processes.stop(state.dns_pid, "devcluster.dnsserver")
         shutil.rmtree(self.dirs.root)
         self.state = None

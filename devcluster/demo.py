@@ -1,4 +1,5 @@
-"""`python -m devcluster demo`: form a cluster, lose a master, restart every pod, watch it heal."""
+"""`python -m devcluster demo`: form a cluster, lose a master, lose a volume, restart every pod,
+watch it heal."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def waited(what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) 
 
 def role_of(cluster: DevCluster, pod: str) -> dict[str, str]:
     return next(r for r in cluster.roles() if r["pod"] == pod)
+
+
+def missing_keys(cluster: DevCluster) -> list[int]:
+    client = cluster.cluster_client()
+    return [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
 
 
 def run_demo(cluster: DevCluster) -> int:
@@ -78,13 +84,15 @@ def run_demo(cluster: DevCluster) -> int:
         print_table(cluster.roles())
 
         say("6. Read every key back")
-        client = cluster.cluster_client()
-        missing = [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
+        missing = missing_keys(cluster)
         print(
             f"{KEYS - len(missing)}/{KEYS} keys read back"
             + (f"; MISSING {missing[:10]}" if missing else "")
         )
-        say("7. Restart EVERY pod at once, all at new addresses (what update-node.sh can't heal)")
+        if not lose_a_volume(cluster):
+            return 1
+
+        say("8. Restart EVERY pod at once, all at new addresses (what update-node.sh can't heal)")
         names = [p.name for p in cluster.require().pods]
         cluster.restart(names)
         print("all pods back at " + ", ".join(cluster.require().pod(n).ip for n in names))
@@ -94,10 +102,9 @@ def run_demo(cluster: DevCluster) -> int:
             return 1
         print("the sidecars fixed nodes.conf and re-met the peers: healthy again")
         print_table(cluster.roles())
-        client = cluster.cluster_client()
-        missing = [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
+        missing = missing_keys(cluster)
         print(f"{KEYS - len(missing)}/{KEYS} keys read back")
-        say("8. Run the Job again: it finds the cluster formed and changes nothing")
+        say("9. Run the Job again: it finds the cluster formed and changes nothing")
         rerun = cluster.run_job()
         print(
             f"exit code {rerun.returncode}, event: "
@@ -105,6 +112,25 @@ def run_demo(cluster: DevCluster) -> int:
         )
         return 1 if missing or rerun.returncode else 0
     finally:
-        say("9. Down: stop everything and remove the state directory")
+        say("10. Down: stop everything and remove the state directory")
         cluster.down()
         print("done")
+
+
+def lose_a_volume(cluster: DevCluster) -> bool:
+    """Step 7: a replica comes back empty; True once the cluster healed by itself."""
+    lost = next(r["pod"] for r in cluster.roles() if r["role"] == "replica")
+    say(f"7. Lose {lost}'s volume: it comes back EMPTY, as a new Redis node, at a new address")
+    cluster.wipe([lost])
+    healing = Deadline(WAIT_SECONDS)
+    left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=WAIT_SECONDS)
+    if left:
+        print(f"NOT healthy: {left[:3]}")
+        return False
+    print(
+        "its sidecar made every node forget the old identity, met the cluster and replicated"
+        f" {role_of(cluster, lost)['master']}: strictly healthy {healing.elapsed():.1f} s after"
+        " Redis started (no Job, no human)"
+    )
+    print_table(cluster.roles())
+    return True

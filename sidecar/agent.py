@@ -14,10 +14,12 @@ from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
 from clusterkit.redisio import BUSY_PREFIXES, connect, info_fields
+from clusterkit.slots import format_ranges
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.heal import RateLimit, plan_meets, pod_map_from
 from sidecar.health import HealthState
-from sidecar.readiness import readiness
+from sidecar.readiness import readiness, unserved_slots
+from sidecar.rejoin import Rejoin, RejoinStatus
 from sidecar.settings import SidecarSettings
 
 log = structlog.get_logger()
@@ -68,6 +70,19 @@ class Agent:
         )
         self.meet_limit = RateLimit(seconds=5.0)
         self.pod_map = read_pod_map(settings.nodes_conf)
+        ordinal = settings.cluster.naming.ordinal_of(settings.pod_name)
+        self.rejoin = (
+            None
+            if ordinal is None
+            else Rejoin(
+                settings.cluster.naming,
+                ordinal=ordinal,
+                port=settings.cluster.redis_port,
+                sidecar_port=settings.http_port,
+                password=self.password,
+                resolve=self.resolve,
+            )
+        )
 
     # -- startup ---------------------------------------------------------------------------
 
@@ -159,16 +174,43 @@ class Agent:
         me = myself(nodes)
         self.update_metrics(info, me, link)
         ready, reason = readiness(info, me, link)
-        self.set_ready(ready, reason)
         with self.state.lock:
             self.state.node_id = me.node_id
         self.remember_pods(nodes)
+        status = RejoinStatus()
         try:
+            status = self.rejoin_turn(info, me, ready)
             self.heal(nodes)
-        except (redis.RedisError, OSError) as exc:
+        except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
             # Healing is the sidecar's work, not Redis's state: readiness stays what Redis says.
             self.metrics.heal_failures.inc()
             log.warning("heal_failed", error=str(exc))
+        self.set_ready(ready, reason if ready or not status.reason else status.reason)
+        self.report_unserved(nodes, status)
+
+    def rejoin_turn(self, info: dict[str, str], me: NodeLine, ready: bool) -> RejoinStatus:
+        """A Redis that knows only itself and holds nothing may be a replaced pod's new node."""
+        if self.rejoin is None:
+            return RejoinStatus()
+        alone = info.get("cluster_known_nodes") == "1" and not me.slots
+        if not self.rejoin.wanted(alone and not self.redis.dbsize()):
+            return RejoinStatus()
+        return self.rejoin.turn(me.node_id, ready, self.pod_map)
+
+    def report_unserved(self, nodes: list[NodeLine], status: RejoinStatus) -> None:
+        """The lost-shard gauge: slots failing with no live replica in this node's view, and the
+        lost shards the rejoin step saw (a replaced pod's Redis knows no peer yet)."""
+        gauge = self.metrics.slots_without_live_owner
+        gauge.clear()
+        naming = self.settings.cluster.naming
+        for owner, ranges in unserved_slots(nodes):
+            pod = owner.address.hostname.split(".")[0] or self.pod_map.get(owner.node_id, "")
+            gauge.labels(owner.node_id, pod, ranges).set(owner.slot_count)
+        for ghost in status.lost:
+            count = sum(r.count for r in ghost.slots)
+            gauge.labels(ghost.node_id, naming.pod_name(ghost.pod), format_ranges(ghost.slots)).set(
+                count
+            )
 
     def update_metrics(self, info: dict[str, str], me: NodeLine, link: str | None) -> None:
         m = self.metrics

@@ -26,6 +26,13 @@ class Metrics:
             "Replica's link to its master (1 on masters)",
             registry=r,
         )
+        self.slots_without_live_owner = Gauge(
+            "redis_cluster_slots_without_live_owner",
+            "Slots whose master is failing with no live replica (a lost shard when its pod came"
+            " back empty), by owner node, its pod and the slot ranges",
+            ["node", "pod", "slots"],
+            registry=r,
+        )
         self.redis_up = Gauge("redis_up", "1 when Redis answered the last PING", registry=r)
         self.nodes_conf_rewrites = Gauge(
             "sidecar_nodes_conf_fixes",

@@ -17,3 +17,14 @@ def readiness(info: dict[str, str], me: NodeLine, link_status: str | None) -> tu
     if me.is_replica and link_status != "up":
         return False, "master link down"
     return True, "ok"
+
+
+def unserved_slots(nodes: list[NodeLine]) -> list[tuple[NodeLine, str]]:
+    """(owner, slot ranges) for every master with slots that is failing while no replica of
+    it is up: nobody serves those slots, and nobody will unless the owner comes back."""
+    live = {n.master_id for n in nodes if n.is_replica and n.connected and not n.is_failing}
+    return [
+        (n, ",".join(str(r) for r in n.slots))
+        for n in nodes
+        if n.is_master and n.slots and n.is_failing and n.node_id not in live
+    ]

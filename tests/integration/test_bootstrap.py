@@ -230,6 +230,9 @@ def test_node_with_keys_outside_the_cluster_is_refused(make_cluster: MakeCluster
 def test_node_that_knows_a_foreign_node_is_refused(make_cluster: MakeCluster) -> None:
     ours, other = make_cluster(6, 1), make_cluster(6, 1)
     foreign = other.require().pod("redis-0")
+    # A pod of another StatefulSet (the same names would make it look like an old identity
+    # of our redis-0, which is waited for until it fails, never forgotten while it answers).
+    other.client("redis-0").config_set("cluster-announce-hostname", "cache-0.cache-headless")
     ours.client("redis-2").execute_command("CLUSTER", "MEET", foreign.ip, 6379, 16379)
     # Our node must first learn the foreign node's id (handshake entries carry random ids).
     assert wait_for(lambda: "handshake" not in str(ours.client("redis-2").cluster("nodes")))

@@ -7,6 +7,8 @@ plan's actions follows what Redis does with each command, in pure Python:
 - SET-CONFIG-EPOCH: only on a node that knows nobody else and has epoch 0, else Redis errors;
 - ADDSLOTSRANGE: errors when a slot already has an owner in that node's view;
 - MEET: both nodes know each other, and gossip then makes the two groups one (all know all);
+- FORGET: errors for the node itself or its own master; an id it does not know is a no-op
+  (Redis says "Unknown node", which the Job counts as done);
 - REPLICATE: "Unknown node" while the node does not know the master yet (clusterkit.apply
   retries that briefly, then leaves it to the next round: here it is recorded in `not_yet` and
   has no effect); errors unless the master is a master and not the node itself, and the node is
@@ -21,10 +23,20 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bootstrap.converge import waiting_for
-from clusterkit.model import STEP_ORDER, Action, AddSlots, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.model import (
+    STEP_ORDER,
+    Action,
+    AddSlots,
+    Forget,
+    Meet,
+    PodState,
+    Replicate,
+    SetConfigEpoch,
+)
 from clusterkit.nodes import NodeLine, parse_node_line
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact
@@ -78,6 +90,7 @@ def pod_state(
     return PodState(
         ordinal=ordinal,
         pod=f"redis-{ordinal}",
+        fqdn=f"redis-{ordinal}",
         ip=pod_ip(ordinal) if ip is None else ip,
         port=PORT,
         nodes=tuple(parsed(line) for line in lines),
@@ -105,14 +118,18 @@ class SimNode:
     """Ids of the other nodes this one knows."""
     extra_lines: list[str] = field(default_factory=list)
     """Lines added verbatim to this node's view (handshakes, foreign nodes)."""
+    dead: bool = False
+    """A replaced pod's old identity: peers show it `fail` and disconnected."""
 
 
 class SimCluster:
     """A simulated StatefulSet of Redis nodes."""
 
     def __init__(self, size: int, seed: object = 0) -> None:
+        self.seed = seed
         self.nodes = [SimNode(i, node_id((seed, i)), pod_ip(i)) for i in range(size)]
         self.by_id = {n.node_id: n for n in self.nodes}
+        """Every node ever, old identities of replaced pods included."""
         self.not_yet: list[int] = []
         """Ordinals whose REPLICATE was answered "Unknown node"."""
 
@@ -128,9 +145,10 @@ class SimCluster:
         return node_line(
             node.node_id,
             address=f"{ip}:{PORT}@{BUS_PORT},redis-{node.ordinal}",
-            flags=f"myself,{role}" if me else role,
+            flags=f"myself,{role}" if me else role + ",fail" * node.dead,
             master=node.master_id or "-",
             config_epoch=node.config_epoch,
+            link="disconnected" if node.dead else "connected",
             slots=" ".join(str(r) for r in compact(node.slots)),
         )
 
@@ -139,7 +157,7 @@ class SimCluster:
 
     def states(self) -> list[PodState]:
         """Every node's observation; each node's line is rendered once, as all peers see it."""
-        peer_line = {n.node_id: self.line(n, me=False) for n in self.nodes}
+        peer_line = {n.node_id: self.line(n, me=False) for n in self.by_id.values()}
         return [self.state(n, peer_line) for n in self.nodes]
 
     def state(self, node: SimNode, peer_line: dict[str, str] | None = None) -> PodState:
@@ -190,6 +208,13 @@ class SimCluster:
             self.by_id[member].known = group - {member}
             self.by_id[member].current_epoch = epoch
 
+    def forget(self, node: SimNode, forgotten: str) -> None:
+        if forgotten == node.node_id:
+            raise Rejected(f"{node.ordinal}: I tried hard but I can't forget myself")
+        if forgotten == node.master_id:
+            raise Rejected(f"{node.ordinal}: Can't forget my master!")
+        node.known.discard(forgotten)
+
     def replicate(self, node: SimNode, master_id: str) -> None:
         master = self.by_id.get(master_id)
         if master is None or master_id not in node.known:
@@ -206,6 +231,8 @@ class SimCluster:
     def apply(self, action: Action) -> None:
         node = self.nodes[action.ordinal]
         match action:
+            case Forget(node_id=forgotten):
+                self.forget(node, forgotten)
             case SetConfigEpoch(epoch=epoch):
                 self.set_config_epoch(node, epoch)
             case AddSlots(ranges=ranges):
@@ -233,6 +260,22 @@ class SimCluster:
 
     # --- scenarios ---------------------------------------------------------------------------
 
+    def replace(self, ordinal: int) -> SimNode:
+        """The pod comes back with an empty volume: a new node at a new address; every peer
+        keeps the old identity, failed."""
+        old = self.nodes[ordinal]
+        old.dead = True
+        new = SimNode(
+            ordinal, node_id((self.seed, ordinal, len(self.by_id))), f"10.9.0.{ordinal + 1}"
+        )
+        self.nodes[ordinal] = new
+        self.by_id[new.node_id] = new
+        return new
+
+    def ghosts_listed(self) -> set[str]:
+        """Old identities some live node still lists."""
+        return {i for n in self.nodes for i in n.known if self.by_id[i].dead}
+
     def failover(self, replica_ordinal: int) -> None:
         """A replica takes over its master's slots with a new epoch; the old master and its
         other replicas follow the new master."""
@@ -242,7 +285,7 @@ class SimCluster:
         replica.slots, old.slots = old.slots, set()
         epoch = max(n.current_epoch for n in self.nodes) + 1
         replica.config_epoch = epoch
-        for n in self.nodes:
+        for n in self.by_id.values():
             n.current_epoch = epoch
             if n.master_id == old.node_id:
                 n.master_id = replica.node_id
@@ -250,11 +293,21 @@ class SimCluster:
         old.master_id = replica.node_id
 
 
-def converge(sim: SimCluster, shape: Shape, rounds: int = FIXED_POINT_ROUNDS) -> list[Plan]:
-    """Plan -> apply until a plan has no actions; returns every plan made (the last is empty)."""
+def converge(
+    sim: SimCluster,
+    shape: Shape,
+    rounds: int = FIXED_POINT_ROUNDS,
+    lost_slots: LostSlots = LostSlots.REFUSE,
+) -> list[Plan]:
+    """Plan -> apply until a plan has no actions; returns every plan made (the last is empty).
+    Lost slots are counted as the Job does (the simulation holds no keys: zero everywhere)."""
     plans: list[Plan] = []
     for _ in range(rounds):
-        plan = make_plan(shape, sim.states())
+        states = sim.states()
+        lost = lost_slot_set(find_ghosts(states)[0])
+        if lost:
+            states = [replace(s, slot_keys=dict.fromkeys(lost, 0)) for s in states]
+        plan = make_plan(shape, states, lost_slots=lost_slots)
         plans.append(plan)
         assert plan.refusal is None, plan.refusal
         if not plan.actions:

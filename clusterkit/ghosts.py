@@ -1,0 +1,214 @@
+"""Replaced pods: a pod whose volume was lost comes back as a new Redis node, and every peer
+keeps its old identity (a "ghost"). Pure rules, no I/O: which ids are ghosts, which may be
+forgotten now, and which are lost shards (slots whose only copy died with the old identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from clusterkit.model import PodState
+from clusterkit.nodes import NodeLine
+from clusterkit.slots import SlotRange, compact, format_ranges
+
+DOWN_FLAGS = frozenset({"fail", "fail?", "noaddr"})
+ACCEPT_LOSS_COMMAND = (
+    "kubectl create job --from=cronjob/redis-bootstrap redis-reassign-lost-slots"
+    " --dry-run=client -o yaml | kubectl set env --local -f - REASSIGN_LOST_SLOTS=true -o yaml"
+    " | kubectl create -f -"
+)
+"""The one command that accepts a lost shard (names of the kustomize base)."""
+
+
+class LostSlots(Enum):
+    """What the planner does with a lost shard."""
+
+    REFUSE = "refuse"
+    """Stop and say so (the Job's default: accepting a loss is a person's decision)."""
+    KEEP = "keep"
+    """Leave the shard and its pod alone, heal everything else (the sidecar)."""
+    REASSIGN = "reassign"
+    """Forget the dead owner and give its slots to masters (REASSIGN_LOST_SLOTS=true)."""
+
+
+@dataclass(frozen=True)
+class Ghost:
+    """An old identity of pod `pod`, as the live nodes still list it."""
+
+    node_id: str
+    pod: int
+    """Ordinal of the pod it belonged to (its announced hostname, or the pod map)."""
+    pod_name: str
+    slots: tuple[SlotRange, ...]
+    """Slots some view still gives it."""
+    listed_by: tuple[int, ...]
+    """Ordinals of the pods whose view lists it."""
+    replicas: tuple[int, ...]
+    """Ordinals of live pods that still replicate it (they cannot forget their master)."""
+    down: bool
+    """Every view shows it failing, disconnected or without address."""
+    failed: bool
+    """Every view flags it `fail`: it has been unreachable longer than cluster-node-timeout."""
+
+    @property
+    def is_lost_shard(self) -> bool:
+        """Owns slots and no live node replicates it: its data had no surviving copy."""
+        return bool(self.slots) and not self.replicas
+
+    def describe(self) -> str:
+        return f"{self.node_id} (old identity of {self.pod_name})"
+
+
+def owner_pod(
+    line: NodeLine, by_fqdn: Mapping[str, PodState], pod_names: Mapping[str, str]
+) -> PodState | None:
+    """The pod a node line belongs to: its announced hostname, else the sidecar's pod map."""
+    hostname = line.address.hostname.rstrip(".")
+    if hostname in by_fqdn:
+        return by_fqdn[hostname]
+    name = pod_names.get(line.node_id)
+    return next((p for p in by_fqdn.values() if p.pod == name), None) if name else None
+
+
+def is_down(line: NodeLine) -> bool:
+    return not line.connected or bool(line.flags & DOWN_FLAGS)
+
+
+def find_ghosts(
+    pods: Sequence[PodState], pod_names: Mapping[str, str] | None = None
+) -> tuple[list[Ghost], list[tuple[PodState, NodeLine]]]:
+    """(ghosts, foreign lines): every id some view lists that is no pod's current id, split
+    into old identities of this StatefulSet's pods and nodes of no pod at all.
+
+    `pods` must be every pod, each answering with its own id: an id that answers anywhere is
+    then no ghost (it moved, and the address heal handles it)."""
+    current = {p.node_id for p in pods}
+    by_fqdn = {p.fqdn: p for p in pods}
+    names = pod_names or {}
+    ordered = sorted(pods, key=lambda p: p.ordinal)
+    # A node learnt only through gossip has no hostname in that view: one view naming the id
+    # is enough, since ids are unique.
+    owners: dict[str, PodState] = {}
+    for pod in ordered:
+        for line in pod.nodes:
+            owner = None if line.node_id in current else owner_pod(line, by_fqdn, names)
+            if owner is not None:
+                owners.setdefault(line.node_id, owner)
+    lines: dict[str, list[tuple[PodState, NodeLine]]] = {}
+    foreign: list[tuple[PodState, NodeLine]] = []
+    for pod in ordered:
+        for line in pod.nodes:
+            if line.is_handshake or line.node_id in current:
+                continue
+            if line.node_id in owners:
+                lines.setdefault(line.node_id, []).append((pod, line))
+            else:
+                foreign.append((pod, line))
+    ghosts = []
+    for node_id, seen in sorted(lines.items()):
+        slots = sorted(
+            {s for _, line in seen if line.is_master for r in line.slots for s in r.slots()}
+        )
+        owner = owners[node_id]
+        ghosts.append(
+            Ghost(
+                node_id=node_id,
+                pod=owner.ordinal,
+                pod_name=owner.pod,
+                slots=tuple(compact(slots)),
+                listed_by=tuple(pod.ordinal for pod, _ in seen),
+                replicas=tuple(p.ordinal for p in pods if p.me.master_id == node_id),
+                down=all(is_down(line) for _, line in seen),
+                failed=all("fail" in line.flags for _, line in seen),
+            )
+        )
+    return ghosts, foreign
+
+
+@dataclass(frozen=True)
+class GhostDecision:
+    """What to do about the ghosts this round."""
+
+    forget: tuple[Ghost, ...] = ()
+    """Forget these on every node that lists them (except their own replicas)."""
+    lost: tuple[Ghost, ...] = ()
+    """Lost shards, whatever is done about them."""
+    held: frozenset[int] = frozenset()
+    """Pods left alone: their old identity is a lost shard that is kept."""
+    waiting: tuple[str, ...] = ()
+    """Why some ghost is not forgotten yet."""
+    refusal: str | None = None
+
+
+def decide(
+    ghosts: Sequence[Ghost], pods: Sequence[PodState], lost_slots: LostSlots
+) -> GhostDecision:
+    """Which ghosts go now, which wait, and what a lost shard means under `lost_slots`."""
+    forget: list[Ghost] = []
+    waiting: list[str] = []
+    lost = [g for g in ghosts if g.is_lost_shard]
+    for ghost in ghosts:
+        if not ghost.down:
+            waiting.append(
+                f"{ghost.describe()} still looks connected to some node: waiting for Redis to"
+                " flag it failing (if it stays up, it is a node of another cluster announcing"
+                " this pod's name: run CLUSTER FORGET for it on every node)"
+            )
+        elif ghost.slots and ghost.replicas:
+            waiting.append(
+                f"{ghost.describe()} owns slots {format_ranges(ghost.slots)}: waiting for Redis"
+                " to promote its replica (cluster-node-timeout)"
+            )
+        elif not ghost.slots:
+            forget.append(ghost)
+    if not lost or lost_slots is LostSlots.KEEP:
+        held = frozenset(g.pod for g in lost)
+        return GhostDecision(tuple(forget), tuple(lost), held, tuple(waiting))
+    if lost_slots is LostSlots.REFUSE:
+        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost))
+    problem, refusal = reassign_check(lost, pods)
+    if refusal:
+        return GhostDecision(lost=tuple(lost), refusal=refusal)
+    if problem:
+        return GhostDecision(tuple(forget), tuple(lost), waiting=(*waiting, problem))
+    return GhostDecision((*forget, *lost), tuple(lost), waiting=tuple(waiting))
+
+
+def reassign_check(lost: Sequence[Ghost], pods: Sequence[PodState]) -> tuple[str, str]:
+    """(what to wait for, why to refuse) before lost slots are given away; both "" = go.
+    The dead owner must be flagged `fail` everywhere (unreachable for longer than
+    cluster-node-timeout), and no node may hold a key in its slots (counted in slot_keys)."""
+    unflagged = [g.describe() for g in lost if not g.failed]
+    if unflagged:
+        return f"waiting for every node to flag {'; '.join(unflagged)} as fail", ""
+    slots = lost_slot_set(lost)
+    if any(not slots <= pod.slot_keys.keys() for pod in pods):
+        return "counting keys in the lost slots", ""
+    for pod in pods:
+        holding = sorted(s for s in slots if pod.slot_keys[s])
+        if holding:
+            return "", (
+                f"REASSIGN_LOST_SLOTS is set, but pod {pod.pod} holds keys in lost slots"
+                f" {format_ranges(compact(holding))}: that data is not lost. Copy those"
+                " keys elsewhere (e.g. redis-cli --rdb), then rerun the Job"
+            )
+    return "", ""
+
+
+def lost_shard_refusal(lost: Sequence[Ghost]) -> str:
+    shards = "; ".join(
+        f"slots {format_ranges(g.slots)} were owned only by node {g.describe()}" for g in lost
+    )
+    return (
+        f"lost shard: {shards}, which failed with no surviving replica, so those slots have no"
+        " copy of their data left. If the data is gone (a backup is the only copy), accept the"
+        " loss by rerunning the Job with REASSIGN_LOST_SLOTS=true (or --reassign-lost-slots):"
+        " it forgets the dead node and gives its slots, empty, to masters. On Kubernetes: "
+        + ACCEPT_LOSS_COMMAND
+    )
+
+
+def lost_slot_set(ghosts: Sequence[Ghost]) -> set[int]:
+    """Every slot of every lost shard (the Job counts their keys before reassigning)."""
+    return {s for g in ghosts if g.is_lost_shard for r in g.slots for s in r.slots()}

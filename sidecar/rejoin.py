@@ -1,0 +1,219 @@
+"""A pod that lost its volume comes back as a new Redis node; its sidecar brings it back.
+
+The sidecar finds the formed cluster through its peers' pod names, observes every pod as the
+Job does, and runs the Job's own planner (clusterkit.plan) with the shape the cluster has now.
+It carries out only the steps about its own pod: forget its old identity on every node, meet
+the cluster, replicate the master the planner assigns. It acts only when the cluster lists an
+old identity of this pod (or it already started doing so), so a pod added by a resize, which
+has none, is left to the Job. A lost shard is reported, never decided: that is the Job's,
+with REASSIGN_LOST_SLOTS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import redis
+import structlog
+
+from clusterkit.apply import apply_actions
+from clusterkit.ghosts import ACCEPT_LOSS_COMMAND, Ghost, LostSlots, find_ghosts
+from clusterkit.model import Forget, PodState
+from clusterkit.naming import PodNaming
+from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
+from clusterkit.observe import observe_all
+from clusterkit.placement import read_hosts
+from clusterkit.plan import Plan, claimed_slots, make_plan, observed_shape
+from clusterkit.redisio import connect
+from clusterkit.slots import format_ranges
+
+log = structlog.get_logger()
+
+PROBE_AHEAD = 8
+"""Ordinals probed past this pod's own when it knows no peer yet (0 .. own + this)."""
+PROBE_PAUSE_SECONDS = 5.0
+"""Between probes that found no formed cluster (a new cluster forms: the Job's work)."""
+PEER_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RejoinStatus:
+    """What the rejoin step found this turn."""
+
+    reason: str | None = None
+    """Why this pod is not serving yet, for /readyz (None: nothing to say)."""
+    lost: tuple[Ghost, ...] = ()
+    """Lost shards seen in the cluster."""
+
+
+class Rejoin:
+    def __init__(
+        self,
+        naming: PodNaming,
+        *,
+        ordinal: int,
+        port: int,
+        sidecar_port: int,
+        password: str | None,
+        resolve: Callable[[str], str | None],
+    ) -> None:
+        self.naming = naming
+        self.ordinal = ordinal
+        self.port = port
+        self.sidecar_port = sidecar_port
+        self.password = password
+        self.resolve = resolve
+        self.rejoining = False
+        """This pod's old identity was seen: keep going until it serves and no node lists it."""
+        self.next_probe = 0.0
+        self.old_nodes: set[str] = set()
+        """Old identities of this pod seen so far (for the final event)."""
+        self.reported: set[str] = set()
+
+    def wanted(self, alone_and_empty: bool) -> bool:
+        """Whether to look at the cluster this turn."""
+        if self.rejoining:
+            return True
+        if not alone_and_empty or time.monotonic() < self.next_probe:
+            return False
+        self.next_probe = time.monotonic() + PROBE_PAUSE_SECONDS
+        return True
+
+    def turn(self, my_id: str, serving: bool, pod_names: dict[str, str]) -> RejoinStatus:
+        """One look at the cluster and, when this pod was replaced, the next steps."""
+        addresses = self.find_cluster(my_id)
+        if addresses is None:
+            return RejoinStatus("looking for the cluster" if self.rejoining else None)
+        unresolved = [self.naming.pod_name(o) for o, ip in addresses.items() if ip is None]
+        if unresolved:
+            return RejoinStatus(f"pods {', '.join(unresolved)} do not resolve yet")
+        found = {o: ip for o, ip in addresses.items() if ip is not None}
+        clients = {
+            o: connect(ip, self.port, self.password, PEER_TIMEOUT_SECONDS)
+            for o, ip in found.items()
+        }
+        try:
+            pods = observe_all(found, self.port, clients, self.naming)
+            if pods is None:
+                return RejoinStatus("cannot observe every pod of the cluster yet")
+            ghosts, _ = find_ghosts(pods, pod_names)
+            mine = [g for g in ghosts if g.pod == self.ordinal]
+            if not mine and not self.rejoining:
+                return RejoinStatus()
+            if not all(claimed_slots(pods)):
+                # Slots without any owner: the Job is forming or reassigning; its shape rules.
+                return RejoinStatus("some slots have no owner yet: waiting for the bootstrap Job")
+            hosts = read_hosts(found, self.sidecar_port, self.naming)
+            plan = make_plan(
+                observed_shape(pods), pods, hosts, pod_names=pod_names, lost_slots=LostSlots.KEEP
+            )
+            return self.carry_out(plan, mine, pods, clients, serving)
+        finally:
+            for client in clients.values():
+                client.close()
+
+    def carry_out(
+        self,
+        plan: Plan,
+        mine: list[Ghost],
+        pods: list[PodState],
+        clients: dict[int, redis.Redis],
+        serving: bool,
+    ) -> RejoinStatus:
+        if plan.refusal:
+            self.report("rejoin_refused", plan.refusal, reason=plan.refusal)
+            return RejoinStatus(f"cannot rejoin: {plan.refusal}", plan.lost)
+        lost_mine = [g for g in plan.lost if g.pod == self.ordinal]
+        if lost_mine:
+            reason = lost_reason(lost_mine[0], self.naming)
+            self.report(
+                "lost_shard",
+                reason,
+                lost_node=lost_mine[0].node_id,
+                slots=format_ranges(lost_mine[0].slots),
+                reason=reason,
+                command=ACCEPT_LOSS_COMMAND,
+            )
+            return RejoinStatus(reason, plan.lost)
+        old = {g.node_id for g in mine}
+        steps = [
+            a
+            for a in plan.actions
+            if (isinstance(a, Forget) and a.node_id in old)
+            # Once this node serves, its role is settled: only forgetting is left to do.
+            or (not isinstance(a, Forget) and a.ordinal == self.ordinal and not serving)
+        ]
+        if not steps:
+            if serving and not mine:
+                if self.rejoining:
+                    log.info("rejoined", old_nodes=sorted(self.old_nodes))
+                self.rejoining = False
+            waiting = [w for w in plan.waiting if any(g in w for g in old)]
+            return RejoinStatus("; ".join(waiting) or None, plan.lost)
+        if mine and not self.rejoining:
+            log.info(
+                "replaced_pod_detected",
+                old_nodes=sorted(old),
+                listed_by=sorted({self.naming.pod_name(o) for g in mine for o in g.listed_by}),
+            )
+        self.rejoining = True
+        self.old_nodes |= old
+        apply_actions(steps, clients, self.naming)
+        return RejoinStatus("rejoining the cluster as a new node", plan.lost)
+
+    def report(self, event: str, key: str, **fields: object) -> None:
+        """Log each distinct finding once (the loop turns every second)."""
+        if key not in self.reported:
+            self.reported.add(key)
+            log.error(event, **fields)
+
+    def find_cluster(self, my_id: str) -> dict[int, str | None] | None:
+        """Pod ordinal -> address (None: does not resolve) for every pod the formed cluster
+        names, this one included; None when no probed peer is part of a formed cluster, or
+        (unless rejoining already) when its view lists no other identity of this pod: a new
+        cluster forming must not cost every pod a look at every other."""
+        probed = [o for o in range(self.ordinal + PROBE_AHEAD + 1) if o != self.ordinal]
+        with ThreadPoolExecutor(max_workers=len(probed)) as pool:
+            views = list(pool.map(self.view_of, probed))
+        view = next((v for v in views if v is not None and len(v) > 1), None)
+        if view is None:
+            return None
+        me = self.naming.pod_fqdn(self.ordinal)
+        if not self.rejoining and not any(
+            line.address.hostname.rstrip(".") == me and line.node_id != my_id for line in view
+        ):
+            return None
+        found_ordinals = (self.naming.ordinal_of(line.address.hostname) for line in view)
+        members = {o for o in found_ordinals if o is not None}
+        wanted = members | {self.ordinal}
+        with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
+            found = dict(zip(wanted, pool.map(self.resolve_pod, wanted), strict=True))
+        return dict(sorted(found.items()))
+
+    def resolve_pod(self, ordinal: int) -> str | None:
+        return self.resolve(self.naming.pod_fqdn(ordinal))
+
+    def view_of(self, ordinal: int) -> list[NodeLine] | None:
+        """Pod `ordinal`'s CLUSTER NODES, or None when it does not resolve or answer."""
+        ip = self.resolve_pod(ordinal)
+        if ip is None:
+            return None
+        client = connect(ip, self.port, self.password, PEER_TIMEOUT_SECONDS)
+        try:
+            return parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
+        except (redis.RedisError, OSError, NodeLineError):
+            return None
+        finally:
+            client.close()
+
+
+def lost_reason(ghost: Ghost, naming: PodNaming) -> str:
+    return (
+        f"lost shard: slots {format_ranges(ghost.slots)} belonged to node {ghost.node_id}"
+        f" (this pod, {naming.pod_name(ghost.pod)}, before its volume was lost), which had no"
+        " surviving replica. To accept the loss run the bootstrap Job with"
+        " REASSIGN_LOST_SLOTS=true (" + ACCEPT_LOSS_COMMAND + "); the data of those slots can"
+        " then only come back from a backup"
+    )
