@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench clean images
+.PHONY: demo test lint unit integration bench bench-replaced clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: lint
 bench: $(VENV)/.installed
 	$(PY) -m bench.formation
 	$(PY) -m bench.healing
+
+# A pod back with an empty volume (replica; master after failover): sidecars vs redis-cli recipe.
+bench-replaced: $(VENV)/.installed
+	$(PY) -m bench.replaced
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
