@@ -125,7 +125,9 @@ def converge(
                 # A step Redis did not accept needs a new observation and plan at once; so does
                 # a round that closed open slots (the rest of the plan comes next round).
                 failed = counts.get("failed") or counts.get("not_yet")
-                formed, confirm = False, not (failed or fixing)
+                # So does a plan that waits for something before its next steps (new masters to be
+                # known by all before slots move): what it planned so far is not the end.
+                formed, confirm = False, not (failed or fixing or plan.waiting)
             else:
                 reasons = [*plan.waiting, *waiting_for(pods, shape.size)]
                 if reasons and reasons != last_reasons:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from clusterkit.balance import balance_moves
 from clusterkit.ghosts import Ghost, LostSlots, decide, find_ghosts
 from clusterkit.model import Action, AddSlots, Forget, Meet, PodState, Replicate, SetConfigEpoch
 from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
-from clusterkit.openslots import close_open_slots, open_slots
+from clusterkit.openslots import close_open_slots, move, open_slots
 from clusterkit.replicas import assign_replicas
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
 
@@ -64,7 +65,8 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
         by_id[pod.node_id] = pod
     for pod in pods:
         me = pod.me
-        if pod.keys and not me.slots and not me.is_replica:
+        # (A master importing a slot holds keys of a move in progress: the open slot is closed.)
+        if pod.keys and not me.slots and not me.is_replica and not me.migrations:
             return (
                 f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
                 " that data is outside the cluster and joining would discard it. Export or"
@@ -191,7 +193,8 @@ def make_plan(
     pods = [p for p in everyone if p.ordinal not in held]
     masters = choose_masters(shape, pods)
     slots, actions = slot_steps(masters, everyone)
-    actions[:0] = forgets(decision.forget)
+    moves, balance_wait = balance_steps(masters, everyone, slots)
+    actions[:0] = [*forgets(decision.forget), *moves]
     replica_of = assign_replicas(pods, masters, hosts or {})
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
@@ -226,5 +229,41 @@ def make_plan(
         replica_of,
         tuple(actions),
         lost=decision.lost,
-        waiting=decision.waiting,
+        waiting=(*decision.waiting, *balance_wait),
     )
+
+
+def balance_steps(
+    masters: Sequence[PodState],
+    everyone: Sequence[PodState],
+    slots: dict[int, tuple[SlotRange, ...]],
+) -> tuple[list[Action], tuple[str, ...]]:
+    """Slot moves (keys included) that give every master its even share, once every slot has
+    an owner; `slots` is updated to the owners after the moves. Moves wait until the masters
+    all know each other (SETSLOT names the other side by id)."""
+    if not all(claimed_slots(everyone)):
+        return [], ()
+    moves = balance_moves(masters)
+    if not moves:
+        return [], ()
+    strangers = [
+        f"{a.pod}/{b.pod}" for a in masters for b in masters if a is not b and not a.knows(b)
+    ]
+    if strangers:
+        return [], (f"masters to know each other before slots move ({', '.join(strangers[:5])})",)
+    owned = {o: {s for r in ranges for s in r.slots()} for o, ranges in slots.items()}
+    for m in moves:
+        owned[m.source].discard(m.slot)
+        owned[m.target].add(m.slot)
+    slots.update({o: tuple(compact(owned[o])) for o in owned})
+    by_ordinal = {m.ordinal: m for m in masters}
+    return [
+        move(
+            m.slot,
+            by_ordinal[m.source],
+            by_ordinal[m.target],
+            handover=True,
+            announce=tuple(o for o in by_ordinal if o not in (m.source, m.target)),
+        )
+        for m in moves
+    ], ()

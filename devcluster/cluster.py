@@ -229,6 +229,19 @@ class DevCluster:
         self.stop_pods(names)
         self.start_pods(names)
 
+    def add_pods(self, count: int, replicas_per_master: int | None = None) -> list[str]:
+        """The StatefulSet scaled out: `count` new pods with the next ordinals, started (the
+        cluster is not changed: the Job, run next with the new size, adds them)."""
+        state = self.require()
+        first = len(state.pods)
+        added = [PodRecord(state.naming.pod_name(i), i, "") for i in range(first, first + count)]
+        state.pods.extend(added)
+        if replicas_per_master is not None:
+            state.replicas_per_master = replicas_per_master
+        self.dirs.save(state)
+        self.start_pods([p.name for p in added])
+        return [p.name for p in added]
+
     def wipe(self, names: Iterable[str]) -> None:
         """A lost volume: stop the pods, empty their data directories, start them again at new
         addresses (Redis comes back as a new node). Returns once they are started."""

@@ -13,7 +13,7 @@ import redis
 from bootstrap.errors import ExitCode
 from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
-from devcluster.health import problems, views, wait_healthy
+from devcluster.health import views, wait_healthy
 from devcluster.jobs import parse_events
 
 pytestmark = pytest.mark.integration
@@ -21,6 +21,14 @@ pytestmark = pytest.mark.integration
 KEYS = 500
 
 MakeCluster = Callable[..., DevCluster]
+
+
+def settled_soon(cluster: DevCluster, masters: int, replicas_per_master: int) -> list[str]:
+    """Problems left a few seconds after the Job (none expected). Formed means ok everywhere,
+    every node known, one slot map, replica links up; a bus link or a `fail?` flag can still
+    flicker right after on a loaded machine (a Valkey CI run saw one): Redis's gossip, not the
+    Job's steps."""
+    return wait_healthy(cluster, masters, replicas_per_master, timeout=15)
 
 
 def roles(cluster: DevCluster) -> dict[str, tuple[str, str, str]]:
@@ -71,7 +79,7 @@ def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeClus
     # every replica beside its master, so the Job rotates them.
     assert summary["replicas"] == {"redis-3": "redis-2", "redis-4": "redis-0", "redis-5": "redis-1"}
     assert result.last("placement_unknown") is None
-    assert problems(cluster, masters=3, replicas_per_master=1) == []
+    assert settled_soon(cluster, masters=3, replicas_per_master=1) == []
     assert roles(cluster)["redis-4"] == ("replica", "redis-0", "-")
     write_keys(cluster, 100)
     assert missing_keys(cluster, 100) == []
@@ -81,7 +89,7 @@ def test_nine_pods_two_replicas_each(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(9, 2)
     result = cluster.run_job()
     assert result.returncode == ExitCode.OK, result.events[-3:]
-    assert problems(cluster, masters=3, replicas_per_master=2) == []
+    assert settled_soon(cluster, masters=3, replicas_per_master=2) == []
     masters_of = {pod: role[1] for pod, role in roles(cluster).items() if role[0] == "replica"}
     assert sorted(masters_of) == [f"redis-{i}" for i in range(3, 9)]
     node = {f"redis-{i}": i % 3 for i in range(9)}  # devcluster's Kubernetes nodes
@@ -165,7 +173,7 @@ def test_two_jobs_at_once_form_one_cluster(make_cluster: MakeCluster) -> None:
     first, second = cluster.start_job(), cluster.start_job()
     outputs = [p.communicate(timeout=120)[0] for p in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], [parse_events(o)[-2:] for o in outputs]
-    assert problems(cluster, masters=3, replicas_per_master=1) == []
+    assert settled_soon(cluster, masters=3, replicas_per_master=1) == []
     assert roles(cluster)["redis-0"] == ("master", "-", "0-5460")
 
 
@@ -186,7 +194,7 @@ def test_waits_for_a_dns_record_that_appears_late(make_cluster: MakeCluster) -> 
     output, _ = process.communicate(timeout=120)
     assert waited_for_it
     assert process.returncode == ExitCode.OK, parse_events(output)[-2:]
-    assert problems(cluster, masters=3, replicas_per_master=1) == []
+    assert settled_soon(cluster, masters=3, replicas_per_master=1) == []
 
 
 def assert_untouched(cluster: DevCluster) -> None:

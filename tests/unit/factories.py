@@ -33,6 +33,7 @@ from clusterkit.model import (
     AddSlots,
     Forget,
     Meet,
+    MoveSlot,
     PodState,
     Replicate,
     SetConfigEpoch,
@@ -208,6 +209,19 @@ class SimCluster:
             self.by_id[member].known = group - {member}
             self.by_id[member].current_epoch = epoch
 
+    def move_slot(self, source: SimNode, target: SimNode, slot: int) -> None:
+        """The whole protocol at once: the target owns the slot with a new epoch (SETSLOT NODE
+        bumps it), as every node then agrees."""
+        if slot not in source.slots or source.master_id or target.master_id:
+            raise Rejected(f"{source.ordinal}: cannot move slot {slot} to {target.ordinal}")
+        if target.node_id not in source.known:
+            raise Rejected(f"{source.ordinal}: I don't know about node {target.node_id}")
+        source.slots.discard(slot)
+        target.slots.add(slot)
+        target.config_epoch = max(n.current_epoch for n in self.nodes) + 1
+        for n in self.nodes:
+            n.current_epoch = max(n.current_epoch, target.config_epoch)
+
     def forget(self, node: SimNode, forgotten: str) -> None:
         if forgotten == node.node_id:
             raise Rejected(f"{node.ordinal}: I tried hard but I can't forget myself")
@@ -233,6 +247,8 @@ class SimCluster:
         match action:
             case Forget(node_id=forgotten):
                 self.forget(node, forgotten)
+            case MoveSlot(slot=slot, target=target):
+                self.move_slot(node, self.nodes[target], slot)
             case SetConfigEpoch(epoch=epoch):
                 self.set_config_epoch(node, epoch)
             case AddSlots(ranges=ranges):
@@ -259,6 +275,13 @@ class SimCluster:
                 assert seen.setdefault(slot, n.ordinal) == n.ordinal, f"slot {slot} owned twice"
 
     # --- scenarios ---------------------------------------------------------------------------
+
+    def add_pods(self, count: int) -> None:
+        """The StatefulSet scaled out: fresh pods with the next ordinals."""
+        for ordinal in range(self.size, self.size + count):
+            node = SimNode(ordinal, node_id((self.seed, ordinal)), pod_ip(ordinal))
+            self.nodes.append(node)
+            self.by_id[node.node_id] = node
 
     def replace(self, ordinal: int) -> SimNode:
         """The pod comes back with an empty volume: a new node at a new address; every peer

@@ -1,0 +1,55 @@
+"""Which slots move where when masters are added: every master ends with its even share, as
+`redis-cli --cluster rebalance` aims for, chosen so that a rerun after a crash (or a second Job)
+picks the same slots. Pure: a function of who owns what now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clusterkit.model import PodState
+from clusterkit.slots import even_split
+
+
+@dataclass(frozen=True)
+class SlotMove:
+    """One slot, from the master that owns it to the one that should."""
+
+    slot: int
+    source: int
+    """Ordinal of the master giving the slot."""
+    target: int
+    """Ordinal of the master receiving it."""
+
+
+TOLERANCE = 0.01
+"""A cluster whose masters all own their share within 1% is balanced: nothing moves."""
+
+
+def shares(masters: Sequence[PodState]) -> dict[int, int]:
+    """Master ordinal -> the number of slots it should own: the even split's counts (which
+    differ by one at most), the bigger ones to the masters owning most, so none moves for that."""
+    counts = sorted((r.count for r in even_split(len(masters))), reverse=True)
+    ordered = sorted(masters, key=lambda p: (-p.me.slot_count, p.ordinal))
+    return {m.ordinal: count for m, count in zip(ordered, counts, strict=True)}
+
+
+def balance_moves(masters: Sequence[PodState]) -> list[SlotMove]:
+    """The moves that give every master its share, or none when all are within TOLERANCE.
+    Donors give their highest slots first, the biggest donor first; receivers are served by
+    ordinal. Slots nobody owns are not moves (the plan assigns those with ADDSLOTS)."""
+    want = shares(masters)
+    owned = {m.ordinal: sorted(s for r in m.me.slots for s in r.slots()) for m in masters}
+    spare = {o: len(owned[o]) - want[o] for o in owned}
+    if all(abs(spare[o]) <= want[o] * TOLERANCE for o in owned):
+        return []
+    donors = sorted((o for o in spare if spare[o] > 0), key=lambda o: (-spare[o], o))
+    giving = {o: owned[o][len(owned[o]) - spare[o] :][::-1] for o in donors}
+    moves: list[SlotMove] = []
+    for receiver in sorted(o for o in spare if spare[o] < 0):
+        needed = -spare[receiver]
+        for donor in donors:
+            while needed and giving[donor]:
+                moves.append(SlotMove(giving[donor].pop(), donor, receiver))
+                needed -= 1
+    return moves

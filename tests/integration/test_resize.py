@@ -1,0 +1,112 @@
+"""Scale out by rerunning the Job with a bigger size, on real servers, while a client writes:
+new masters get their even share of slots with the keys, replicas attach, nothing is lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+
+from clusterkit.slots import SLOT_COUNT
+from devcluster.cluster import DevCluster
+from devcluster.health import views, wait_healthy
+
+pytestmark = pytest.mark.integration
+
+MakeCluster = Callable[..., DevCluster]
+KEYS = 3000
+WRITES_MAX = 100_000
+"""Bound on the writer's loop (it stops when the test says so, long before)."""
+
+
+def write_keys(cluster: DevCluster, count: int) -> None:
+    client = cluster.cluster_client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"key:{i}", str(i))
+    pipe.execute()
+
+
+def missing_keys(cluster: DevCluster, keys: dict[str, str]) -> list[str]:
+    client = cluster.cluster_client()
+    return [k for k, v in keys.items() if client.get(k) != v]
+
+
+@contextmanager
+def writing(cluster: DevCluster) -> Iterator[dict[str, str]]:
+    """A client writing new keys during the block; yields the writes it saw acknowledged."""
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+    client = cluster.cluster_client()
+
+    def write() -> None:
+        for i in range(WRITES_MAX):
+            if stop.is_set():
+                return
+            key = f"live:{i}"
+            try:
+                client.set(key, str(i))
+            except redis.RedisError:
+                continue  # not acknowledged: the client follows MOVED/ASK, but may time out
+            acknowledged[key] = str(i)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        yield acknowledged
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def slot_counts(cluster: DevCluster) -> dict[str, int]:
+    """Master node id -> slots it owns, as every pod sees it (asserted to agree)."""
+    seen = {
+        tuple(sorted((n.node_id, n.slot_count) for n in lines if n.is_master and n.slots))
+        for lines in views(cluster).values()
+    }
+    assert len(seen) == 1, seen
+    return dict(next(iter(seen)))
+
+
+def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster.add_pods(2)
+    with writing(cluster) as acknowledged:
+        result = cluster.run_job(timeout=300)
+    assert result.returncode == 0, result.events[-3:]
+    assert result.last("cluster_formed") is not None
+    assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=30) == []
+    counts = slot_counts(cluster)
+    assert len(counts) == 4 and sum(counts.values()) == SLOT_COUNT
+    share = SLOT_COUNT / 4
+    assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
+    assert missing_keys(cluster, before) == []
+    assert acknowledged, "the writer never got an acknowledged write"
+    assert missing_keys(cluster, acknowledged) == []
+    moved = [e for e in result.events if e["event"] == "slot_moved"]
+    assert len(moved) == SLOT_COUNT // 4
+    # Rerun: balanced, nothing moves.
+    rerun = cluster.run_job()
+    assert rerun.returncode == 0 and rerun.last("already_formed") is not None
+
+
+def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster.add_pods(3, replicas_per_master=2)
+    result = cluster.run_job(timeout=300)
+    assert result.returncode == 0, result.events[-3:]
+    assert wait_healthy(cluster, masters=3, replicas_per_master=2, timeout=30) == []
+    assert missing_keys(cluster, before) == []
+    assert not [e for e in result.events if e["event"] == "slot_moved"]
