@@ -13,6 +13,7 @@ import redis
 from clusterkit.slots import SLOT_COUNT
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
+from tests.integration.test_bootstrap import run_until_event
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,38 @@ def writing(cluster: DevCluster) -> Iterator[dict[str, str]]:
         thread.join(timeout=30)
 
 
+BIG_VALUE_BYTES = 8 * 1024 * 1024
+"""Bigger than any MIGRATE batch of ordinary keys: one key, one batch."""
+
+
+def write_every_type(cluster: DevCluster) -> dict[str, object]:
+    """One key of each type (and one big string), spread over the slots; returns what a read
+    gives back for each."""
+    client = cluster.cluster_client()
+    client.set("t:string", "v")
+    client.set("t:big", "x" * BIG_VALUE_BYTES)
+    client.hset("t:hash", mapping={"a": "1", "b": "2"})
+    client.rpush("t:list", "a", "b", "c")
+    client.sadd("t:set", "a", "b")
+    client.zadd("t:zset", {"a": 1.0, "b": 2.5})
+    client.xadd("t:stream", {"f": "v"}, id="1-1")
+    return read_every_type(cluster)
+
+
+def read_every_type(cluster: DevCluster) -> dict[str, object]:
+    client = cluster.cluster_client()
+    big = client.get("t:big")
+    return {
+        "string": client.get("t:string"),
+        "big": (len(big), big[:1]) if big else None,
+        "hash": client.hgetall("t:hash"),
+        "list": client.lrange("t:list", 0, -1),
+        "set": sorted(client.smembers("t:set")),
+        "zset": client.zrange("t:zset", 0, -1, withscores=True),
+        "stream": client.xrange("t:stream"),
+    }
+
+
 def slot_counts(cluster: DevCluster) -> dict[str, int]:
     """Master node id -> slots it owns, as every pod sees it (asserted to agree)."""
     seen = {
@@ -79,6 +112,7 @@ def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
     assert cluster.run_job().returncode == 0
     write_keys(cluster, KEYS)
     before = {f"key:{i}": str(i) for i in range(KEYS)}
+    typed = write_every_type(cluster)
     cluster.add_pods(2)
     with writing(cluster) as acknowledged:
         result = cluster.run_job(timeout=300)
@@ -90,6 +124,7 @@ def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
     share = SLOT_COUNT / 4
     assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
     assert missing_keys(cluster, before) == []
+    assert read_every_type(cluster) == typed
     assert acknowledged, "the writer never got an acknowledged write"
     assert missing_keys(cluster, acknowledged) == []
     moved = [e for e in result.events if e["event"] == "slot_moved"]
@@ -110,3 +145,22 @@ def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) 
     assert wait_healthy(cluster, masters=3, replicas_per_master=2, timeout=30) == []
     assert missing_keys(cluster, before) == []
     assert not [e for e in result.events if e["event"] == "slot_moved"]
+
+
+def test_job_killed_in_the_middle_of_a_move_then_rerun_loses_nothing(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster.add_pods(2)
+    seen = run_until_event(cluster, "slot_moved")  # SIGKILL with moves still running
+    assert "slot_moved" in seen
+    result = cluster.run_job(timeout=300)
+    assert result.returncode == 0, result.events[-3:]
+    assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=30) == []
+    counts = slot_counts(cluster)
+    share = SLOT_COUNT / 4
+    assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
+    assert missing_keys(cluster, before) == []
