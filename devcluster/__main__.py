@@ -56,6 +56,30 @@ def cmd_restart(cluster: DevCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(cluster: DevCluster, args: argparse.Namespace) -> int:
+    state = cluster.require()
+    current = len(state.pods)
+    if args.pods <= current:
+        print(
+            f"devcluster has {current} pods: scaling in (or to the same size) is not supported"
+            " yet (see README: Resize)",
+            file=sys.stderr,
+        )
+        return 2
+    added = cluster.add_pods(args.pods - current, args.replicas_per_master)
+    print(f"started {', '.join(added)}; running the Job with CLUSTER_SIZE={args.pods} ...")
+    result = cluster.run_job(timeout=float(args.timeout), TIMEOUT_SECONDS=str(args.timeout))
+    if result.returncode != 0:
+        error = next((e for e in reversed(result.events) if e.get("level") == "error"), {})
+        print(f"the Job failed with exit code {result.returncode}: {error.get('error', '?')}")
+        return result.returncode
+    moved = sum(1 for e in result.events if e.get("event") == "slot_moved")
+    summary = result.last("cluster_formed") or result.last("already_formed") or {}
+    print(f"resized in {summary.get('seconds')} s, {moved} slots moved with their keys")
+    print_table(cluster.roles())
+    return 0
+
+
 def cmd_wipe(cluster: DevCluster, args: argparse.Namespace) -> int:
     cluster.wipe(args.pods)
     state = cluster.require()
@@ -101,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("pods", nargs="*")
     restart.add_argument("--all", action="store_true")
     restart.set_defaults(func=cmd_restart)
+    scale = sub.add_parser("scale", help="scale out: start new pods, run the Job with the new size")
+    scale.add_argument("--pods", type=int, required=True)
+    scale.add_argument("--replicas-per-master", type=int, default=None)
+    scale.add_argument("--timeout", type=int, default=600, help="the Job's TIMEOUT_SECONDS")
+    scale.set_defaults(func=cmd_scale)
     wipe = sub.add_parser(
         "wipe", help="lose pods' volumes: stop them, empty their data, start them at new addresses"
     )
