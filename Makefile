@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench: $(VENV)/.installed
 # A pod back with an empty volume (replica; master after failover): sidecars vs redis-cli recipe.
 bench-replaced: $(VENV)/.installed
 	$(PY) -m bench.replaced
+
+bench-resize: $(VENV)/.installed
+	$(PY) -m bench.resize
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
