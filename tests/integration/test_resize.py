@@ -50,8 +50,12 @@ def writing(cluster: DevCluster) -> Iterator[dict[str, str]]:
             key = f"live:{i}"
             try:
                 client.set(key, str(i))
-            except redis.RedisError:
-                continue  # not acknowledged: the client follows MOVED/ASK, but may time out
+            # Not acknowledged: the client follows MOVED/ASK, but may time out. AttributeError:
+            # redis-py 8's cluster client can trip over its own slot cache while it refreshes
+            # (seen in CI: 'NoneType' object has no attribute 'redis_connection'); the writer
+            # must outlive that to keep writing through the whole move.
+            except (redis.RedisError, AttributeError):
+                continue
             acknowledged[key] = str(i)
 
     thread = threading.Thread(target=write, daemon=True)
