@@ -31,6 +31,14 @@ def write_keys(cluster: DevCluster, count: int) -> None:
     pipe.execute()
 
 
+def formed_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
+    """6 pods formed by the Job, holding KEYS keys; returns the cluster and those keys."""
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+
+
 def missing_keys(cluster: DevCluster, keys: dict[str, str]) -> list[str]:
     client = cluster.cluster_client()
     return [k for k, v in keys.items() if client.get(k) != v]
@@ -112,10 +120,7 @@ def slot_counts(cluster: DevCluster) -> dict[str, int]:
 def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster, before = formed_with_keys(make_cluster)
     typed = write_every_type(cluster)
     cluster.add_pods(2)
     with writing(cluster) as acknowledged:
@@ -139,10 +144,7 @@ def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
 
 
 def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) -> None:
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster, before = formed_with_keys(make_cluster)
     cluster.add_pods(3, replicas_per_master=2)
     result = cluster.run_job(timeout=300)
     assert result.returncode == 0, result.events[-3:]
@@ -154,10 +156,7 @@ def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) 
 def test_job_killed_in_the_middle_of_a_move_then_rerun_loses_nothing(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    before = {f"key:{i}": str(i) for i in range(KEYS)}
+    cluster, before = formed_with_keys(make_cluster)
     cluster.add_pods(2)
     seen = run_until_event(cluster, "slot_moved")  # SIGKILL with moves still running
     assert "slot_moved" in seen
