@@ -10,7 +10,7 @@ import dns.resolver
 import redis
 import structlog
 
-from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, RefusedUnsafe
+from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout
 from bootstrap.settings import Settings
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.redisio import BUSY_PREFIXES, Reply, scatter
@@ -69,25 +69,7 @@ def wait_for_dns(
             " publishNotReadyAddresses: true, and that STATEFULSET_NAME/HEADLESS_SERVICE/NAMESPACE"
             " match; then rerun the Job"
         )
-    check_pod_count(settings, resolver, found)
     return found
-
-
-def check_pod_count(
-    settings: Settings, resolver: dns.resolver.Resolver, found: dict[int, str]
-) -> None:
-    """More pods than CLUSTER_SIZE means the settings disagree with the StatefulSet: refuse."""
-    naming = settings.cluster.naming
-    extra = resolve_addresses(resolver, naming.pod_fqdn(settings.cluster_size))
-    behind_service = set(resolve_addresses(resolver, naming.service_fqdn))
-    unknown = behind_service - set(found.values())
-    if extra or unknown:
-        raise RefusedUnsafe(
-            f"the StatefulSet has more pods than CLUSTER_SIZE={settings.cluster_size}"
-            f" ({naming.service_fqdn} answers {len(behind_service)} addresses"
-            f"{'; ' + naming.pod_name(settings.cluster_size) + ' exists' if extra else ''})."
-            " Set CLUSTER_SIZE to the StatefulSet's replicas and rerun; nothing was changed"
-        )
 
 
 def ping_problem(result: list[Reply] | Exception) -> str | None:

@@ -11,6 +11,7 @@ import structlog
 from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
+from bootstrap.leaving import LeavingPods
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
@@ -75,8 +76,17 @@ def run(settings: Settings) -> Outcome:
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)
+    leaving = LeavingPods(
+        resolver,
+        cluster.naming,
+        settings.cluster_size,
+        port=cluster.redis_port,
+        password=password,
+        timeout=NODE_TIMEOUT_SECONDS,
+    )
+    leaving.probe()
     hosts = read_hosts(addresses, settings.sidecar_port, cluster.naming)
-    return converge(
+    outcome = converge(
         settings,
         shape=shape,
         addresses=addresses,
@@ -84,7 +94,22 @@ def run(settings: Settings) -> Outcome:
         hosts=hosts,
         deadline=deadline,
         password=password,
+        leaving=leaving,
     )
+    if leaving.seen:
+        # The last event: what the person resizing waits for.
+        size = settings.cluster_size
+        log.info(
+            "ready_to_scale_down",
+            pods=[cluster.naming.pod_name(o) for o in sorted(leaving.seen)],
+            replicas=size,
+            next_step=(
+                f"the pods from {cluster.naming.pod_name(size)} on are out of the cluster:"
+                f" scale the StatefulSet down to {size} replicas"
+                f" (kubectl scale statefulset {cluster.statefulset_name} --replicas={size})"
+            ),
+        )
+    return outcome
 
 
 def converge(
@@ -96,6 +121,7 @@ def converge(
     hosts: dict[int, str],
     deadline: Deadline,
     password: str | None = None,
+    leaving: LeavingPods | None = None,
 ) -> Outcome:
     naming = settings.cluster.naming
     lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
@@ -105,11 +131,12 @@ def converge(
     progress = Convergence()
     while True:
         rounds += 1
-        pods, fixing = observe_round(settings, addresses, clients, lost_slots)
+        everyone = {**clients, **(leaving.clients if leaving else {})}
+        pods, fixing = observe_round(settings, addresses, everyone, lost_slots, leaving)
         if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
         if pods is not None:
-            plan = make_plan(shape, pods, hosts, lost_slots=lost_slots)
+            plan = make_plan(shape, pods, hosts, lost_slots=lost_slots, naming=naming)
             if plan.refusal:
                 if acted:
                     # Our own steps can't make a cluster unsafe; a change by someone else can.
@@ -118,7 +145,7 @@ def converge(
             if plan.actions:
                 acted = True
                 try:
-                    counts = apply_actions(plan.actions, clients, naming, password=password)
+                    counts = apply_actions(plan.actions, everyone, naming, password=password)
                 except KeyConflict as conflict:
                     raise RefusedUnsafe(conflict_message(conflict)) from None
                 progress = Convergence(*settle_shape(plan))
@@ -129,7 +156,8 @@ def converge(
                 # known by all before slots move): what it planned so far is not the end.
                 formed, confirm = False, not (failed or fixing or plan.waiting)
             else:
-                reasons = [*plan.waiting, *waiting_for(pods, shape.size)]
+                staying = [p for p in pods if p.ordinal < shape.size]
+                reasons = [*plan.waiting, *waiting_for(staying, shape.size)]
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
@@ -167,17 +195,27 @@ def observe_round(
     addresses: dict[int, str],
     clients: dict[int, redis.Redis],
     lost_slots: LostSlots,
+    leaving: LeavingPods | None = None,
 ) -> tuple[list[PodState] | None, set[int]]:
     """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
-    open and lost slots by who holds their keys: those are counted too."""
+    open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
+    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out."""
     naming = settings.cluster.naming
-    pods = observe_all(addresses, settings.cluster.redis_port, clients, naming)
+    gone = leaving.addresses if leaving else {}
+    pods = observe_all(
+        {**addresses, **gone}, settings.cluster.redis_port, clients, naming, optional=gone
+    )
     if pods is None:
         return None, set()
+    if leaving:
+        unobserved = sorted(gone.keys() - {p.ordinal for p in pods})
+        if unobserved and not leaving.drop_removed(unobserved):
+            return None, set()
+        leaving.track(pods)
     fixing = open_slots(pods)
     counted = set(fixing)
     if lost_slots is LostSlots.REASSIGN:
-        counted |= lost_slot_set(find_ghosts(pods)[0])
+        counted |= lost_slot_set(find_ghosts(pods, naming=naming)[0])
     if counted:
         pods = count_slot_keys(pods, counted, clients, naming)
     return pods, fixing

@@ -21,6 +21,7 @@ from clusterkit.model import (
     Meet,
     MoveSlot,
     Replicate,
+    Reset,
     SetConfigEpoch,
     SetSlotNode,
 )
@@ -47,20 +48,25 @@ RETRY_PAUSE_SECONDS = 0.05
 
 
 def command_for(action: Action) -> Command:
+    command: Command
     match action:
         case Forget(node_id=node_id):
-            return ("CLUSTER", "FORGET", node_id)
+            command = ("CLUSTER", "FORGET", node_id)
+        case Reset():
+            command = ("CLUSTER", "RESET", "SOFT")
         case SetConfigEpoch(epoch=epoch):
-            return ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+            command = ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
         case AddSlots(ranges=ranges):
-            return ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
+            command = ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
         case Meet(ip=ip, port=port, bus_port=bus_port):
-            return ("CLUSTER", "MEET", ip, port, bus_port)
+            command = ("CLUSTER", "MEET", ip, port, bus_port)
         case Replicate(master_id=master_id):
-            return ("CLUSTER", "REPLICATE", master_id)
+            command = ("CLUSTER", "REPLICATE", master_id)
         case CloseSlot() | SetSlotNode():
-            return setslot_command(action)
-    raise TypeError(action)  # MoveSlot is many commands: clusterkit.migrate
+            command = setslot_command(action)
+        case _:
+            raise TypeError(action)  # MoveSlot is many commands: clusterkit.migrate
+    return command
 
 
 def setslot_command(action: CloseSlot | SetSlotNode) -> Command:
@@ -161,6 +167,8 @@ def describe(action: Action, naming: PodNaming) -> dict[str, object]:
     match action:
         case Forget(node_id=node_id, pod=pod):
             fields.update(forgotten_node=node_id, forgotten_pod=naming.pod_name(pod))
+        case Reset(node_id=node_id):
+            fields["node"] = node_id
         case SetConfigEpoch(epoch=epoch):
             fields["epoch"] = epoch
         case AddSlots(ranges=ranges):

@@ -1,6 +1,7 @@
-"""Which slots move where when masters are added: every master ends with its even share, as
-`redis-cli --cluster rebalance` aims for, chosen so that a rerun after a crash (or a second Job)
-picks the same slots. Pure: a function of who owns what now."""
+"""Which slots move where when masters are added or leave: every staying master ends with its
+even share, as `redis-cli --cluster rebalance` aims for, and a leaving one with none, chosen so
+that a rerun after a crash (or a second Job) picks the same slots. Pure: a function of who owns
+what now."""
 
 from __future__ import annotations
 
@@ -34,12 +35,15 @@ def shares(masters: Sequence[PodState]) -> dict[int, int]:
     return {m.ordinal: count for m, count in zip(ordered, counts, strict=True)}
 
 
-def balance_moves(masters: Sequence[PodState]) -> list[SlotMove]:
-    """The moves that give every master its share, or none when all are within TOLERANCE.
-    Donors give their highest slots first, the biggest donor first; receivers are served by
-    ordinal. Slots nobody owns are not moves (the plan assigns those with ADDSLOTS)."""
-    want = shares(masters)
-    owned = {m.ordinal: sorted(s for r in m.me.slots for s in r.slots()) for m in masters}
+def balance_moves(masters: Sequence[PodState], leaving: Sequence[PodState] = ()) -> list[SlotMove]:
+    """The moves that give every master its share and every `leaving` master (scale in) none, or
+    no moves when all are within TOLERANCE and nothing leaves. Donors give their highest slots
+    first, the biggest donor first; receivers are served by ordinal. Slots nobody owns are not
+    moves (the plan assigns those with ADDSLOTS)."""
+    want = {**shares(masters), **{m.ordinal: 0 for m in leaving}}
+    owned = {
+        m.ordinal: sorted(s for r in m.me.slots for s in r.slots()) for m in [*masters, *leaving]
+    }
     spare = {o: len(owned[o]) - want[o] for o in owned}
     if all(abs(spare[o]) <= want[o] * TOLERANCE for o in owned):
         return []

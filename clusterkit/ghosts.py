@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from clusterkit.model import PodState
+from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine
 from clusterkit.slots import SlotRange, compact, format_ranges
 
@@ -50,6 +51,8 @@ class Ghost:
     """Every view shows it failing, disconnected or without address."""
     failed: bool
     """Every view flags it `fail`: it has been unreachable longer than cluster-node-timeout."""
+    removed: bool = False
+    """Its pod did not answer at all: a pod beyond CLUSTER_SIZE, removed before it was drained."""
 
     @property
     def is_lost_shard(self) -> bool:
@@ -57,18 +60,31 @@ class Ghost:
         return bool(self.slots) and not self.replicas
 
     def describe(self) -> str:
+        if self.removed:
+            return f"{self.node_id} (of {self.pod_name}, which no longer answers)"
         return f"{self.node_id} (old identity of {self.pod_name})"
 
 
 def owner_pod(
-    line: NodeLine, by_fqdn: Mapping[str, PodState], pod_names: Mapping[str, str]
-) -> PodState | None:
-    """The pod a node line belongs to: its announced hostname, else the sidecar's pod map."""
+    line: NodeLine,
+    by_fqdn: Mapping[str, PodState],
+    pod_names: Mapping[str, str],
+    naming: PodNaming | None = None,
+) -> tuple[int, str, bool] | None:
+    """(ordinal, pod name, removed) of the pod a node line belongs to: its announced hostname,
+    else the sidecar's pod map; with `naming`, a hostname of this StatefulSet whose pod was not
+    observed names a removed pod."""
     hostname = line.address.hostname.rstrip(".")
     if hostname in by_fqdn:
-        return by_fqdn[hostname]
+        pod = by_fqdn[hostname]
+        return pod.ordinal, pod.pod, False
     name = pod_names.get(line.node_id)
-    return next((p for p in by_fqdn.values() if p.pod == name), None) if name else None
+    found = next((p for p in by_fqdn.values() if p.pod == name), None) if name else None
+    if found is not None:
+        return found.ordinal, found.pod, False
+    if naming is None or not hostname or (ordinal := naming.ordinal_of(hostname)) is None:
+        return None
+    return ordinal, naming.pod_name(ordinal), True
 
 
 def is_down(line: NodeLine) -> bool:
@@ -76,10 +92,13 @@ def is_down(line: NodeLine) -> bool:
 
 
 def find_ghosts(
-    pods: Sequence[PodState], pod_names: Mapping[str, str] | None = None
+    pods: Sequence[PodState],
+    pod_names: Mapping[str, str] | None = None,
+    naming: PodNaming | None = None,
 ) -> tuple[list[Ghost], list[tuple[PodState, NodeLine]]]:
     """(ghosts, foreign lines): every id some view lists that is no pod's current id, split
-    into old identities of this StatefulSet's pods and nodes of no pod at all.
+    into old identities of this StatefulSet's pods (or, with `naming`, nodes of its pods that
+    did not answer: removed ones) and nodes of no pod at all.
 
     `pods` must be every pod, each answering with its own id: an id that answers anywhere is
     then no ghost (it moved, and the address heal handles it)."""
@@ -89,10 +108,10 @@ def find_ghosts(
     ordered = sorted(pods, key=lambda p: p.ordinal)
     # A node learnt only through gossip has no hostname in that view: one view naming the id
     # is enough, since ids are unique.
-    owners: dict[str, PodState] = {}
+    owners: dict[str, tuple[int, str, bool]] = {}
     for pod in ordered:
         for line in pod.nodes:
-            owner = None if line.node_id in current else owner_pod(line, by_fqdn, names)
+            owner = None if line.node_id in current else owner_pod(line, by_fqdn, names, naming)
             if owner is not None:
                 owners.setdefault(line.node_id, owner)
     lines: dict[str, list[tuple[PodState, NodeLine]]] = {}
@@ -110,17 +129,18 @@ def find_ghosts(
         slots = sorted(
             {s for _, line in seen if line.is_master for r in line.slots for s in r.slots()}
         )
-        owner = owners[node_id]
+        ordinal, pod_name, removed = owners[node_id]
         ghosts.append(
             Ghost(
                 node_id=node_id,
-                pod=owner.ordinal,
-                pod_name=owner.pod,
+                pod=ordinal,
+                pod_name=pod_name,
                 slots=tuple(compact(slots)),
                 listed_by=tuple(pod.ordinal for pod, _ in seen),
                 replicas=tuple(p.ordinal for p in pods if p.me.master_id == node_id),
                 down=all(is_down(line) for _, line in seen),
                 failed=all("fail" in line.flags for _, line in seen),
+                removed=removed,
             )
         )
     return ghosts, foreign
@@ -166,7 +186,7 @@ def decide(
         held = frozenset(g.pod for g in lost)
         return GhostDecision(tuple(forget), tuple(lost), held, tuple(waiting))
     if lost_slots is LostSlots.REFUSE:
-        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost))
+        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost, ghosts))
     problem, refusal = reassign_check(lost, pods)
     if refusal:
         return GhostDecision(lost=tuple(lost), refusal=refusal)
@@ -196,10 +216,23 @@ def reassign_check(lost: Sequence[Ghost], pods: Sequence[PodState]) -> tuple[str
     return "", ""
 
 
-def lost_shard_refusal(lost: Sequence[Ghost]) -> str:
+def lost_shard_refusal(lost: Sequence[Ghost], ghosts: Sequence[Ghost] = ()) -> str:
+    """The refusal for lost shards; `ghosts` (all of them) tell how far a scale in went."""
     shards = "; ".join(
         f"slots {format_ranges(g.slots)} were owned only by node {g.describe()}" for g in lost
     )
+    removed = sorted({g.pod for g in [*lost, *ghosts] if g.removed})
+    if any(g.removed for g in lost):
+        # Scale in done in the wrong order: the pods went before the Job moved their slots.
+        return (
+            f"lost shard: {shards}. Its pod was removed (the StatefulSet scaled down) before the"
+            " Job moved its slots to the staying masters, so no node serves them now. Its"
+            " volume is normally still there: scale the StatefulSet back up to"
+            f" {removed[-1] + 1} pods, wait for the pods to be ready, rerun the Job, and lower"
+            " the StatefulSet's replicas only after the Job says so. If that volume is gone"
+            f" too, accept the loss by rerunning the Job with REASSIGN_LOST_SLOTS=true: "
+            + ACCEPT_LOSS_COMMAND
+        )
     return (
         f"lost shard: {shards}, which failed with no surviving replica, so those slots have no"
         " copy of their data left. If the data is gone (a backup is the only copy), accept the"

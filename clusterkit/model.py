@@ -114,6 +114,16 @@ class Forget:
 
 
 @dataclass(frozen=True)
+class Reset:
+    """`CLUSTER RESET SOFT` on pod `ordinal`, leaving the cluster (scale in): it forgets every
+    node and becomes an empty master of its own. Redis refuses it on a master holding keys."""
+
+    ordinal: int
+    node_id: str
+    """Its id, which it keeps (only a hard reset picks a new one)."""
+
+
+@dataclass(frozen=True)
 class MoveSlot:
     """Move one slot's keys from pod `ordinal` (the source) to pod `target` with MIGRATE.
 
@@ -161,7 +171,17 @@ class SetSlotNode:
     owner_id: str
 
 
-Action = Forget | MoveSlot | CloseSlot | SetSlotNode | SetConfigEpoch | AddSlots | Meet | Replicate
+Action = (
+    Forget
+    | Reset
+    | MoveSlot
+    | CloseSlot
+    | SetSlotNode
+    | SetConfigEpoch
+    | AddSlots
+    | Meet
+    | Replicate
+)
 
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
 # is writable only ~5 s after it last saw itself in a minority) runs while the rest is done.
@@ -169,9 +189,11 @@ Action = Forget | MoveSlot | CloseSlot | SetSlotNode | SetConfigEpoch | AddSlots
 # are closed in a round of their own (see clusterkit.openslots): STABLE first (a MIGRATING owner
 # would answer the keys sent back to it with ASK; CloseSlot never targets a node holding keys it
 # does not own), then the keys move, and a node is told the owner last (SETSLOT NODE alone leaves
-# IMPORTING set).
+# IMPORTING set). A leaving node is reset right after the staying ones forget it, so that it
+# can't introduce itself to them again (see clusterkit.drain).
 STEP_ORDER: tuple[type[Action], ...] = (
     Forget,
+    Reset,
     CloseSlot,
     MoveSlot,
     SetSlotNode,
@@ -182,6 +204,7 @@ STEP_ORDER: tuple[type[Action], ...] = (
 )
 STEP_NAMES: dict[type[Action], str] = {
     Forget: "forget",
+    Reset: "reset",
     MoveSlot: "move_slot",
     CloseSlot: "close_slot",
     SetSlotNode: "set_slot_owner",

@@ -47,9 +47,14 @@ def pod_state(
 
 
 def observe_all(
-    addresses: dict[int, str], port: int, clients: dict[int, redis.Redis], naming: PodNaming
+    addresses: dict[int, str],
+    port: int,
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    optional: Collection[int] = (),
 ) -> list[PodState] | None:
-    """Every pod's state, or None when some pod could not be observed this round."""
+    """Every pod's state, or None when some pod could not be observed this round; a pod in
+    `optional` that could not be is left out instead."""
     ordinals = sorted(addresses)
     results = scatter([(clients[o], OBSERVE) for o in ordinals])
     states: list[PodState] = []
@@ -65,7 +70,9 @@ def observe_all(
                 ip=addresses[ordinal],
                 error=str(exc),
             )
-    return states if len(states) == len(ordinals) else None
+    required = [o for o in ordinals if o not in optional]
+    observed = {s.ordinal for s in states}
+    return states if all(o in observed for o in required) else None
 
 
 def count_slot_keys(

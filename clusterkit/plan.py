@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from clusterkit.balance import balance_moves
+from clusterkit.drain import drain, is_member
 from clusterkit.ghosts import Ghost, LostSlots, decide, find_ghosts
 from clusterkit.model import Action, AddSlots, Forget, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.naming import PodNaming
 from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
 from clusterkit.openslots import close_open_slots, move, open_slots
 from clusterkit.replicas import assign_replicas
@@ -20,6 +22,7 @@ class Shape:
     """What the StatefulSet should become."""
 
     size: int
+    """Pods 0..size-1 form the cluster; pods from `size` on leave it (scale in)."""
     masters: int
 
 
@@ -40,6 +43,8 @@ class Plan:
     """Lost shards: slots whose owner died with no surviving replica."""
     waiting: tuple[str, ...] = ()
     """What the plan waits for before its next steps (e.g. a failover before a forget)."""
+    leaving: tuple[str, ...] = ()
+    """Pods from CLUSTER_SIZE on that were still in the cluster when observed (scale in)."""
 
 
 def observed_shape(pods: Sequence[PodState]) -> Shape:
@@ -51,8 +56,9 @@ def observed_shape(pods: Sequence[PodState]) -> Shape:
 
 def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
     """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
-    if len(pods) != shape.size:
-        return f"observed {len(pods)} pods but CLUSTER_SIZE is {shape.size}"
+    staying = sum(p.ordinal < shape.size for p in pods)
+    if staying != shape.size:
+        return f"observed {staying} pods but CLUSTER_SIZE is {shape.size}"
     pods = sorted(pods, key=lambda p: p.ordinal)  # the same message whatever the input order
     by_id: dict[str, PodState] = {}
     for pod in pods:
@@ -170,12 +176,19 @@ def make_plan(
     *,
     pod_names: Mapping[str, str] | None = None,
     lost_slots: LostSlots = LostSlots.REFUSE,
+    naming: PodNaming | None = None,
 ) -> Plan:
-    """The whole plan; `pods` must be every pod of the StatefulSet, one state each; `hosts`
-    (pod ordinal -> Kubernetes node, from the sidecars) keeps replicas off their master's node;
-    `pod_names` (node id -> pod, the sidecar's pod map) names old identities that announce no
-    hostname; `lost_slots` says what to do with a lost shard."""
-    ghosts, foreign = find_ghosts(pods, pod_names)
+    """The whole plan; `pods` must be every pod below `shape.size`, one state each, and may add
+    pods above it that answer (they leave: scale in); `hosts` (pod ordinal -> Kubernetes node,
+    from the sidecars) keeps replicas off their master's node; `pod_names` (node id -> pod, the
+    sidecar's pod map) names old identities that announce no hostname; `naming` tells a node of
+    a pod that no longer answers (a removed pod) from a foreign one; `lost_slots` says what to
+    do with a lost shard."""
+    staying = [p for p in pods if p.ordinal < shape.size]
+    # Pods above the size that are no part of the cluster (never joined, or already reset) are
+    # none of the plan's business.
+    pods = [*staying, *(p for p in pods if p.ordinal >= shape.size and is_member(p, staying))]
+    ghosts, foreign = find_ghosts(pods, pod_names, naming)
     refusal = check_safety(shape, pods) or foreign_refusal(foreign)
     if refusal:
         return Plan(refusal=refusal)
@@ -190,11 +203,14 @@ def make_plan(
     # owns slots (each may be the only copy of that shard: Redis promotes one of them).
     held = decision.held | {r for g in ghosts if g.slots for r in g.replicas}
     everyone = sorted(pods, key=lambda p: p.ordinal)
-    pods = [p for p in everyone if p.ordinal not in held]
+    leaving = [p for p in everyone if p.ordinal >= shape.size]
+    pods = [p for p in everyone if p.ordinal not in held and p.ordinal < shape.size]
     masters = choose_masters(shape, pods)
     slots, actions = slot_steps(masters, everyone)
-    moves, balance_wait = balance_steps(masters, everyone, slots)
+    moves, balance_wait = balance_steps(masters, everyone, slots, leaving)
     actions[:0] = [*forgets(decision.forget), *moves]
+    drained = drain(pods, [p for p in leaving if p.ordinal not in held])
+    actions += drained.actions
     replica_of = assign_replicas(pods, masters, hosts or {})
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
@@ -216,9 +232,11 @@ def make_plan(
                         parent.port + BUS_PORT_OFFSET,
                     )
                 )
+    still_giving = {p.node_id for p in leaving if p.me.is_master and p.me.slots}
     for replica, master_ordinal in replica_of.items():
         pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
-        if pod.me.is_replica and pod.me.master_id == master.node_id:
+        if pod.me.is_replica and pod.me.master_id in (master.node_id, *still_giving):
+            # (A replica of a leaving master stays its copy until that master's slots moved.)
             continue
         # Sent even while the MEET above is still in flight: apply retries "Unknown node" briefly,
         # which beats waiting a whole observation round (seconds, on hundreds of nodes).
@@ -229,7 +247,8 @@ def make_plan(
         replica_of,
         tuple(actions),
         lost=decision.lost,
-        waiting=(*decision.waiting, *balance_wait),
+        waiting=(*decision.waiting, *balance_wait, *drained.waiting),
+        leaving=tuple(p.pod for p in drained.members),
     )
 
 
@@ -237,26 +256,28 @@ def balance_steps(
     masters: Sequence[PodState],
     everyone: Sequence[PodState],
     slots: dict[int, tuple[SlotRange, ...]],
+    leaving: Sequence[PodState] = (),
 ) -> tuple[list[Action], tuple[str, ...]]:
-    """Slot moves (keys included) that give every master its even share, once every slot has
-    an owner; `slots` is updated to the owners after the moves. Moves wait until the masters
-    all know each other (SETSLOT names the other side by id)."""
+    """Slot moves (keys included) that give every master its even share and leaving masters
+    none, once every slot has an owner; `slots` (staying masters only) is updated to the owners
+    after the moves. Moves wait until the masters all know each other (SETSLOT names the other
+    side by id)."""
     if not all(claimed_slots(everyone)):
         return [], ()
-    moves = balance_moves(masters)
+    givers = [p for p in leaving if p.me.is_master and p.me.slots]
+    moves = balance_moves(masters, givers)
     if not moves:
         return [], ()
-    strangers = [
-        f"{a.pod}/{b.pod}" for a in masters for b in masters if a is not b and not a.knows(b)
-    ]
+    both = [*masters, *givers]
+    strangers = [f"{a.pod}/{b.pod}" for a in both for b in both if a is not b and not a.knows(b)]
     if strangers:
         return [], (f"masters to know each other before slots move ({', '.join(strangers[:5])})",)
     owned = {o: {s for r in ranges for s in r.slots()} for o, ranges in slots.items()}
     for m in moves:
-        owned[m.source].discard(m.slot)
+        owned.get(m.source, set()).discard(m.slot)
         owned[m.target].add(m.slot)
     slots.update({o: tuple(compact(owned[o])) for o in owned})
-    by_ordinal = {m.ordinal: m for m in masters}
+    by_ordinal = {m.ordinal: m for m in both}
     return [
         move(
             m.slot,

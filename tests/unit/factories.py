@@ -36,8 +36,10 @@ from clusterkit.model import (
     MoveSlot,
     PodState,
     Replicate,
+    Reset,
     SetConfigEpoch,
 )
+from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine, parse_node_line
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.slots import SLOT_COUNT, SlotRange, compact
@@ -99,6 +101,10 @@ def pod_state(
         keys=keys,
         master_link_up=master_link_up,
     )
+
+
+NAMING = PodNaming("redis", "redis-headless", "default")
+"""Names the pods' hostnames (`redis-N`) by ordinal, as the Job does for removed pods."""
 
 
 class Rejected(AssertionError):
@@ -229,6 +235,16 @@ class SimCluster:
             raise Rejected(f"{node.ordinal}: Can't forget my master!")
         node.known.discard(forgotten)
 
+    def reset(self, node: SimNode) -> None:
+        """CLUSTER RESET SOFT: refused on a master holding keys; a replica is emptied."""
+        if not node.master_id and node.keys:
+            raise Rejected(
+                f"{node.ordinal}: CLUSTER RESET can't be called with master nodes containing keys"
+            )
+        if node.master_id:
+            node.keys = 0
+        node.master_id, node.slots, node.known = None, set(), set()
+
     def replicate(self, node: SimNode, master_id: str) -> None:
         master = self.by_id.get(master_id)
         if master is None or master_id not in node.known:
@@ -247,6 +263,8 @@ class SimCluster:
         match action:
             case Forget(node_id=forgotten):
                 self.forget(node, forgotten)
+            case Reset():
+                self.reset(node)
             case MoveSlot(slot=slot, target=target):
                 self.move_slot(node, self.nodes[target], slot)
             case SetConfigEpoch(epoch=epoch):
@@ -282,6 +300,14 @@ class SimCluster:
             node = SimNode(ordinal, node_id((self.seed, ordinal)), pod_ip(ordinal))
             self.nodes.append(node)
             self.by_id[node.node_id] = node
+
+    def remove_pods(self, count: int, *, dead: bool = False) -> list[SimNode]:
+        """The StatefulSet scaled in: the highest ordinals go. With `dead`, peers still list them,
+        failed (they were removed before being drained)."""
+        removed, self.nodes = self.nodes[-count:], self.nodes[:-count]
+        for node in removed:
+            node.dead = dead
+        return removed
 
     def replace(self, ordinal: int) -> SimNode:
         """The pod comes back with an empty volume: a new node at a new address; every peer
@@ -327,10 +353,10 @@ def converge(
     plans: list[Plan] = []
     for _ in range(rounds):
         states = sim.states()
-        lost = lost_slot_set(find_ghosts(states)[0])
+        lost = lost_slot_set(find_ghosts(states, naming=NAMING)[0])
         if lost:
             states = [replace(s, slot_keys=dict.fromkeys(lost, 0)) for s in states]
-        plan = make_plan(shape, states, lost_slots=lost_slots)
+        plan = make_plan(shape, states, lost_slots=lost_slots, naming=NAMING)
         plans.append(plan)
         assert plan.refusal is None, plan.refusal
         if not plan.actions:

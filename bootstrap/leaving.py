@@ -1,0 +1,103 @@
+"""Find the pods beyond CLUSTER_SIZE (scale in: they leave the cluster) and keep them observed.
+
+They are found two ways: DNS, asking for `<statefulset>-<size>`, `-<size+1>`, ... until a name
+does not exist (a StatefulSet's ordinals are contiguous), and the cluster's own views, whose
+hostnames name every member. A leaving pod that does not answer while its name still resolves
+makes the round incomplete (it is probably restarting); one whose name is gone was removed, and
+the plan treats what the cluster still says about it like any departed node."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dns.resolver
+import redis
+import structlog
+
+from clusterkit.dnsio import resolve_addresses
+from clusterkit.model import PodState
+from clusterkit.naming import PodNaming
+from clusterkit.redisio import connect
+
+log = structlog.get_logger()
+
+MAX_PROBED = 1000
+"""How many ordinals beyond CLUSTER_SIZE are asked for at most (a bound, not a limit in use)."""
+
+
+class LeavingPods:
+    """Addresses of, and clients for, the pods from CLUSTER_SIZE on that exist."""
+
+    def __init__(
+        self,
+        resolver: dns.resolver.Resolver,
+        naming: PodNaming,
+        size: int,
+        *,
+        port: int,
+        password: str | None,
+        timeout: float,
+    ) -> None:
+        self.resolver = resolver
+        self.naming = naming
+        self.size = size
+        self.port = port
+        self.password = password
+        self.timeout = timeout
+        self.addresses: dict[int, str] = {}
+        self.clients: dict[int, redis.Redis] = {}
+        self.seen: set[int] = set()
+        """Every leaving ordinal ever found: the final event names them."""
+
+    def resolve(self, ordinal: int) -> str | None:
+        found = resolve_addresses(self.resolver, self.naming.pod_fqdn(ordinal))
+        return found[0] if found else None
+
+    def add(self, ordinal: int) -> bool:
+        """Track `ordinal` if its name resolves; whether it does."""
+        ip = self.resolve(ordinal)
+        if ip is None:
+            return False
+        if self.addresses.get(ordinal) != ip:
+            if ordinal in self.clients:
+                self.clients[ordinal].close()
+            self.addresses[ordinal] = ip
+            self.clients[ordinal] = connect(ip, self.port, self.password, timeout=self.timeout)
+        self.seen.add(ordinal)
+        return True
+
+    def probe(self) -> None:
+        """Ask DNS for the pods after the last one, in order, until a name does not exist."""
+        ordinal = self.size
+        while ordinal < self.size + MAX_PROBED and self.add(ordinal):
+            ordinal += 1
+        if self.addresses:
+            log.info(
+                "pods_beyond_cluster_size",
+                cluster_size=self.size,
+                pods=[self.naming.pod_name(o) for o in sorted(self.addresses)],
+            )
+
+    def track(self, pods: Sequence[PodState]) -> None:
+        """Add leaving pods the views name that DNS probing did not find (beyond a gap)."""
+        named = {
+            ordinal
+            for pod in pods
+            for line in pod.nodes
+            if line.address.hostname
+            and (ordinal := self.naming.ordinal_of(line.address.hostname)) is not None
+            and ordinal >= self.size
+        }
+        for ordinal in sorted(named - self.addresses.keys()):
+            self.add(ordinal)
+
+    def drop_removed(self, unobserved: Sequence[int]) -> bool:
+        """Forget the pods among `unobserved` whose name is gone; whether all of them were."""
+        still = [o for o in unobserved if self.resolve(o) is not None]
+        for ordinal in set(unobserved) - set(still):
+            log.info("leaving_pod_removed", pod=self.naming.pod_name(ordinal))
+            self.addresses.pop(ordinal, None)
+            client = self.clients.pop(ordinal, None)
+            if client is not None:
+                client.close()
+        return not still
