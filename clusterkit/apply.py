@@ -27,6 +27,7 @@ from clusterkit.model import (
 )
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Command, Reply, scatter
+from clusterkit.resetnode import reset_nodes
 from clusterkit.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
@@ -52,8 +53,6 @@ def command_for(action: Action) -> Command:
     match action:
         case Forget(node_id=node_id):
             command = ("CLUSTER", "FORGET", node_id)
-        case Reset():
-            command = ("CLUSTER", "RESET", "SOFT")
         case SetConfigEpoch(epoch=epoch):
             command = ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
         case AddSlots(ranges=ranges):
@@ -65,7 +64,8 @@ def command_for(action: Action) -> Command:
         case CloseSlot() | SetSlotNode():
             command = setslot_command(action)
         case _:
-            raise TypeError(action)  # MoveSlot is many commands: clusterkit.migrate
+            # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
+            raise TypeError(action)
     return command
 
 
@@ -109,6 +109,9 @@ def apply_actions(
         if kind is MoveSlot:
             moves = [a for a in batch if isinstance(a, MoveSlot)]
             outcomes: dict[Action, str] = dict(move_slots(moves, clients, naming, password).items())
+        elif kind is Reset:
+            resets = [a for a in batch if isinstance(a, Reset)]
+            outcomes = dict(reset_nodes(resets, clients, naming).items())
         else:
             outcomes = run_batch(batch, clients, naming)
         for action, outcome in outcomes.items():

@@ -3,7 +3,9 @@ every step may be repeated, and a crash at any point leaves at most open slots, 
 round's plan closes (clusterkit.openslots). No key is ever dropped: a key that exists on both
 sides is replaced only when both copies are byte for byte the same (DUMP), else KeyConflict.
 
-Moves from different sources run at once (a few threads); one source moves its slots one by one.
+Moves between different pairs of masters run at once (a few threads): a scale out has one target
+and several sources, a scale in one source and several targets. One pair moves its slots one by
+one.
 """
 
 from __future__ import annotations
@@ -100,15 +102,15 @@ def move_slots(
     Raises KeyConflict, after the moves already running have ended, when one found a key with
     different values on both sides."""
     mover = Mover(clients, naming, password, Progress(len(moves)))
-    by_source: dict[int, list[MoveSlot]] = {}
+    by_pair: dict[tuple[int, int], list[MoveSlot]] = {}
     for move in moves:
-        by_source.setdefault(move.ordinal, []).append(move)
+        by_pair.setdefault((move.ordinal, move.target), []).append(move)
     try:
-        with ThreadPoolExecutor(min(MOVE_THREADS, len(by_source)) or 1, "move") as pool:
+        with ThreadPoolExecutor(min(MOVE_THREADS, len(by_pair)) or 1, "move") as pool:
             # Each task runs in a copy of our context: the log fields bound by the caller.
             futures = [
                 pool.submit(contextvars.copy_context().run, mover.run_all, group)
-                for group in by_source.values()
+                for group in by_pair.values()
             ]
             for future in futures:
                 future.result()

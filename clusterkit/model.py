@@ -115,12 +115,14 @@ class Forget:
 
 @dataclass(frozen=True)
 class Reset:
-    """`CLUSTER RESET SOFT` on pod `ordinal`, leaving the cluster (scale in): it forgets every
-    node and becomes an empty master of its own. Redis refuses it on a master holding keys."""
+    """`CLUSTER RESET HARD` on pod `ordinal`, leaving the cluster (scale in): it forgets every
+    node and becomes an empty master of its own. Redis refuses it on a master holding keys.
+    Hard, so that it gets a new id: the staying nodes refuse to relearn a forgotten id by
+    gossip for 60 s, which would stall a scale out soon after with this pod's volume."""
 
     ordinal: int
     node_id: str
-    """Its id, which it keeps (only a hard reset picks a new one)."""
+    """Its id until the reset."""
 
 
 @dataclass(frozen=True)

@@ -57,18 +57,23 @@ def cmd_restart(cluster: DevCluster, args: argparse.Namespace) -> int:
 
 
 def cmd_scale(cluster: DevCluster, args: argparse.Namespace) -> int:
+    """As the README says: scaling out starts the pods, then runs the Job with the new size;
+    scaling in runs the Job first, and removes the drained pods only once it succeeded."""
     state = cluster.require()
     current = len(state.pods)
-    if args.pods <= current:
-        print(
-            f"devcluster has {current} pods: scaling in (or to the same size) is not supported"
-            " yet (see README: Resize)",
-            file=sys.stderr,
-        )
-        return 2
-    added = cluster.add_pods(args.pods - current, args.replicas_per_master)
-    print(f"started {', '.join(added)}; running the Job with CLUSTER_SIZE={args.pods} ...")
-    result = cluster.run_job(timeout=float(args.timeout), TIMEOUT_SECONDS=str(args.timeout))
+    if args.pods == current:
+        print(f"devcluster has {current} pods already; running the Job to check")
+    elif args.pods > current:
+        added = cluster.add_pods(args.pods - current, args.replicas_per_master)
+        print(f"started {', '.join(added)}")
+    rpm = args.replicas_per_master or state.replicas_per_master
+    print(f"running the Job with CLUSTER_SIZE={args.pods}, REPLICAS_PER_MASTER={rpm} ...")
+    result = cluster.run_job(
+        timeout=float(args.timeout) + 30,
+        TIMEOUT_SECONDS=str(args.timeout),
+        CLUSTER_SIZE=str(args.pods),
+        REPLICAS_PER_MASTER=str(rpm),
+    )
     if result.returncode != 0:
         error = next((e for e in reversed(result.events) if e.get("level") == "error"), {})
         print(f"the Job failed with exit code {result.returncode}: {error.get('error', '?')}")
@@ -76,6 +81,9 @@ def cmd_scale(cluster: DevCluster, args: argparse.Namespace) -> int:
     moved = sum(1 for e in result.events if e.get("event") == "slot_moved")
     summary = result.last("cluster_formed") or result.last("already_formed") or {}
     print(f"resized in {summary.get('seconds')} s, {moved} slots moved with their keys")
+    if args.pods < current:
+        removed = cluster.remove_pods(current - args.pods, args.replicas_per_master)
+        print(f"the Job drained them: removed {', '.join(removed)} (their data stays on disk)")
     print_table(cluster.roles())
     return 0
 
@@ -125,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     restart.add_argument("pods", nargs="*")
     restart.add_argument("--all", action="store_true")
     restart.set_defaults(func=cmd_restart)
-    scale = sub.add_parser("scale", help="scale out: start new pods, run the Job with the new size")
+    scale = sub.add_parser(
+        "scale",
+        help="scale out (start pods, run the Job) or in (run the Job, then remove drained pods)",
+    )
     scale.add_argument("--pods", type=int, required=True)
     scale.add_argument("--replicas-per-master", type=int, default=None)
     scale.add_argument("--timeout", type=int, default=600, help="the Job's TIMEOUT_SECONDS")

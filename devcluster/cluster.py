@@ -242,6 +242,19 @@ class DevCluster:
         self.start_pods([p.name for p in added])
         return [p.name for p in added]
 
+    def remove_pods(self, count: int, replicas_per_master: int | None = None) -> list[str]:
+        """The StatefulSet scaled in: its `count` highest pods stop and go; their data stays, as
+        a StatefulSet keeps the volume claims of the pods it removes."""
+        state = self.require()
+        removed = [p.name for p in state.pods[-count:]]
+        self.stop_pods(removed)
+        state.pods = state.pods[:-count]
+        if replicas_per_master is not None:
+            state.replicas_per_master = replicas_per_master
+        self.dirs.save(state)
+        self.write_zone()
+        return removed
+
     def wipe(self, names: Iterable[str]) -> None:
         """A lost volume: stop the pods, empty their data directories, start them again at new
         addresses (Redis comes back as a new node). Returns once they are started."""

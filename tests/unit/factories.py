@@ -236,7 +236,7 @@ class SimCluster:
         node.known.discard(forgotten)
 
     def reset(self, node: SimNode) -> None:
-        """CLUSTER RESET SOFT: refused on a master holding keys; a replica is emptied."""
+        """CLUSTER RESET: refused on a master holding keys; a replica is emptied."""
         if not node.master_id and node.keys:
             raise Rejected(
                 f"{node.ordinal}: CLUSTER RESET can't be called with master nodes containing keys"
