@@ -14,7 +14,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
@@ -22,7 +22,7 @@ import structlog
 
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
-from clusterkit.redisio import connect
+from clusterkit.redisio import Reply, connect, submit
 
 log = structlog.get_logger()
 
@@ -114,6 +114,9 @@ def move_slots(
             ]
             for future in futures:
                 future.result()
+        failed = mover.announcements_failed()
+        if failed:
+            log.warning("owner_announce_failed", count=len(failed), first=failed[:3])
     finally:
         mover.close()
     log.info("moves_done", **mover.progress.fields())
@@ -141,6 +144,7 @@ class Mover:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.key_clients: dict[tuple[str, int], redis.Redis] = {}
+        self.announced: list[tuple[int, Future[list[Reply] | Exception]]] = []
 
     def key_client(self, ip: str, port: int) -> redis.Redis:
         """A bytes client with a long timeout (key names and DUMP payloads are binary)."""
@@ -213,9 +217,23 @@ class Mover:
         else:
             setslot(source, slot, "STABLE")
             setslot(source, slot, "NODE", move.target_id, accept=ONLY_MASTERS)
-        for ordinal in move.announce:
-            setslot(self.clients[ordinal], slot, "NODE", move.target_id, accept=ONLY_MASTERS)
+        # The other masters learn the owner by gossip anyway (the target's epoch bump): telling
+        # them directly only saves clients a redirect, so it does not hold up the next slot.
+        announce = ("CLUSTER", "SETSLOT", slot, "NODE", move.target_id)
+        sent = [(o, submit(self.clients[o], [announce])) for o in move.announce]
+        with self.lock:
+            self.announced.extend(sent)
         return keys
+
+    def announcements_failed(self) -> list[str]:
+        """Wait for every announcement; which ones Redis refused (other than ONLY_MASTERS)."""
+        failed = []
+        for ordinal, future in self.announced:
+            result = future.result()
+            reply = result if isinstance(result, Exception) else result[0]
+            if isinstance(reply, Exception) and ONLY_MASTERS not in str(reply):
+                failed.append(f"{self.naming.pod_name(ordinal)}: {reply}")
+        return failed
 
     def migrate_keys(self, move: MoveSlot, source: redis.Redis, target: redis.Redis) -> int:
         """MIGRATE every key of the slot from source to target, a batch at a time."""
@@ -245,6 +263,10 @@ class Mover:
                 count = len(same) + gone
             moved += count
             self.progress.add(keys=count)
+            if move.handover and count == len(keys) < BATCH_KEYS:
+                # That was the last batch: a MIGRATING source creates no keys (it answers ASK
+                # for a key it does not have), so asking again would only cost a round trip.
+                return moved
 
     def same_on_both(
         self, move: MoveSlot, source: redis.Redis, target: redis.Redis, keys: list[bytes]

@@ -46,9 +46,11 @@ def missing_keys(cluster: DevCluster, count: int) -> list[int]:
     return [i for i in range(count) if client.get(f"key:{i}") != str(i)]
 
 
-def run_until_event(cluster: DevCluster, event: str, timeout: float = 60.0) -> list[str]:
+def run_until_event(
+    cluster: DevCluster, event: str, timeout: float = 60.0, **overrides: str
+) -> list[str]:
     """Start a Job, SIGKILL it right after it logs `event`; returns the events it logged."""
-    process = cluster.start_job()
+    process = cluster.start_job(**overrides)
     assert process.stdout is not None
     seen: list[str] = []
     deadline = time.monotonic() + timeout
@@ -249,12 +251,23 @@ def test_node_that_knows_a_foreign_node_is_refused(make_cluster: MakeCluster) ->
     assert "CLUSTER FORGET" in str((result.last("refused_unsafe") or {}).get("error"))
 
 
-def test_more_pods_than_cluster_size_is_refused(make_cluster: MakeCluster) -> None:
+def test_pods_beyond_cluster_size_that_never_joined_are_left_out(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster(9, 2)
     result = cluster.run_job(CLUSTER_SIZE="6", REPLICAS_PER_MASTER="1")
-    assert result.returncode == ExitCode.REFUSED_UNSAFE
-    assert "CLUSTER_SIZE=6" in str((result.last("refused_unsafe") or {}).get("error"))
-    assert_untouched(cluster)
+    assert result.returncode == ExitCode.OK, result.events[-3:]
+    summary = result.last("cluster_formed") or {}
+    assert summary.get("masters") == {
+        "redis-0": "0-5460",
+        "redis-1": "5461-10922",
+        "redis-2": "10923-16383",
+    }
+    for name in ("redis-6", "redis-7", "redis-8"):
+        assert len(cluster.client(name).cluster("nodes")) == 1, f"{name} was joined"
+    last = result.events[-1]
+    assert last["event"] == "ready_to_scale_down"
+    assert last["pods"] == ["redis-6", "redis-7", "redis-8"] and last["replicas"] == 6
 
 
 def test_wrong_password_exits_with_auth_code(make_cluster: MakeCluster) -> None:

@@ -1,10 +1,12 @@
-"""Scale out by rerunning the Job with a bigger size, on real servers, while a client writes:
-new masters get their even share of slots with the keys, replicas attach, nothing is lost."""
+"""Resize by rerunning the Job with another size, on real servers, while a client writes: new
+masters get their even share of slots with the keys, replicas attach; leaving pods give their
+slots back and are let go; nothing is lost."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -166,4 +168,79 @@ def test_job_killed_in_the_middle_of_a_move_then_rerun_loses_nothing(
     counts = slot_counts(cluster)
     share = SLOT_COUNT / 4
     assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
+    assert missing_keys(cluster, before) == []
+
+
+def assert_balanced(cluster: DevCluster, masters: int) -> None:
+    counts = slot_counts(cluster)
+    assert len(counts) == masters and sum(counts.values()) == SLOT_COUNT
+    share = SLOT_COUNT / masters
+    assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
+
+
+def known_ids(cluster: DevCluster) -> set[str]:
+    """Every node id any pod of the cluster lists."""
+    return {n.node_id for lines in views(cluster).values() for n in lines}
+
+
+def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster)
+    typed = write_every_type(cluster)
+    cluster.add_pods(2)
+    with writing(cluster) as during_out:
+        assert cluster.run_job(timeout=300).returncode == 0
+    leaving_ids = {cluster.client(p).cluster("myid") for p in ("redis-6", "redis-7")}
+    with writing(cluster) as during_in:
+        result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
+    assert result.returncode == 0, result.events[-3:]
+    moved = [e for e in result.events if e["event"] == "slot_moved"]
+    assert {e["pod"] for e in moved} == {"redis-6"} and len(moved) == SLOT_COUNT // 4
+    last = result.events[-1]
+    assert last["event"] == "ready_to_scale_down" and last["pods"] == ["redis-6", "redis-7"]
+    for name in ("redis-6", "redis-7"):
+        alone = cluster.client(name)
+        assert len(alone.cluster("nodes")) == 1 and alone.dbsize() == 0
+    cluster.remove_pods(2)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 3)
+    assert not known_ids(cluster) & leaving_ids, "a removed pod is still known"
+    assert missing_keys(cluster, before) == []
+    assert read_every_type(cluster) == typed
+    assert during_in, "the writer never got an acknowledged write"
+    assert missing_keys(cluster, {**during_out, **during_in}) == []
+    rerun = cluster.run_job()
+    assert rerun.returncode == 0 and rerun.last("already_formed") is not None
+
+
+def test_scale_in_with_the_job_killed_at_several_points_then_rerun_loses_nothing(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster)
+    cluster.add_pods(2)
+    assert cluster.run_job(timeout=300).returncode == 0
+    for event in ("pods_beyond_cluster_size", "slot_moved", "moves_done", "forget"):
+        seen = run_until_event(cluster, event, CLUSTER_SIZE="6")
+        assert event in seen, seen[-3:]
+    result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
+    assert result.returncode == 0, result.events[-3:]
+    cluster.remove_pods(2)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 3)
+    assert missing_keys(cluster, before) == []
+
+
+def test_two_jobs_scaling_in_at_once_end_with_one_balanced_cluster(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster)
+    cluster.add_pods(2)
+    assert cluster.run_job(timeout=300).returncode == 0
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: cluster.run_job(timeout=300, CLUSTER_SIZE="6"), range(2)))
+    assert [r.returncode for r in results] == [0, 0], [r.events[-2:] for r in results]
+    cluster.remove_pods(2)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 3)
     assert missing_keys(cluster, before) == []
