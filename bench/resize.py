@@ -144,7 +144,10 @@ class Writer(threading.Thread):
             try:
                 self.client.set(key, value(key))
                 self.acked.append(key)
-            except (redis.RedisError, OSError) as exc:
+            # AttributeError: redis-py's cluster client can trip over its own slot cache while it
+            # refreshes ('NoneType' object has no attribute 'redis_connection'); a failed write
+            # like any other, and the writer goes on.
+            except (redis.RedisError, OSError, AttributeError) as exc:
                 self.failed += 1
                 self.errors[type(exc).__name__] += 1
                 time.sleep(0.01)

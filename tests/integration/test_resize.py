@@ -119,39 +119,15 @@ def slot_counts(cluster: DevCluster) -> dict[str, int]:
     return dict(next(iter(seen)))
 
 
-def test_six_to_eight_pods_under_writes_moves_keys_and_balances(
-    make_cluster: MakeCluster,
-) -> None:
-    cluster, before = formed_with_keys(make_cluster)
-    typed = write_every_type(cluster)
-    cluster.add_pods(2)
-    with writing(cluster) as acknowledged:
-        result = cluster.run_job(timeout=300)
-    assert result.returncode == 0, result.events[-3:]
-    assert result.last("cluster_formed") is not None
-    assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=30) == []
-    counts = slot_counts(cluster)
-    assert len(counts) == 4 and sum(counts.values()) == SLOT_COUNT
-    share = SLOT_COUNT / 4
-    assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
-    assert missing_keys(cluster, before) == []
-    assert read_every_type(cluster) == typed
-    assert acknowledged, "the writer never got an acknowledged write"
-    assert missing_keys(cluster, acknowledged) == []
-    moved = [e for e in result.events if e["event"] == "slot_moved"]
-    assert len(moved) == SLOT_COUNT // 4
-    # Rerun: balanced, nothing moves.
-    rerun = cluster.run_job()
-    assert rerun.returncode == 0 and rerun.last("already_formed") is not None
-
-
 def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) -> None:
     cluster, before = formed_with_keys(make_cluster)
     cluster.add_pods(3, replicas_per_master=2)
-    result = cluster.run_job(timeout=300)
+    with writing(cluster) as during:
+        result = cluster.run_job(timeout=300)
     assert result.returncode == 0, result.events[-3:]
     assert wait_healthy(cluster, masters=3, replicas_per_master=2, timeout=30) == []
     assert missing_keys(cluster, before) == []
+    assert missing_keys(cluster, during) == []
     assert not [e for e in result.events if e["event"] == "slot_moved"]
 
 
@@ -190,7 +166,17 @@ def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
     typed = write_every_type(cluster)
     cluster.add_pods(2)
     with writing(cluster) as during_out:
-        assert cluster.run_job(timeout=300).returncode == 0
+        out = cluster.run_job(timeout=300)
+    assert out.returncode == 0, out.events[-3:]
+    assert out.last("cluster_formed") is not None
+    assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 4)
+    moved_out = [e for e in out.events if e["event"] == "slot_moved"]
+    assert len(moved_out) == SLOT_COUNT // 4 and {e["target"] for e in moved_out} == {"redis-6"}
+    assert missing_keys(cluster, before) == [] and read_every_type(cluster) == typed
+    assert during_out, "the writer never got an acknowledged write"
+    assert missing_keys(cluster, during_out) == []
+    assert cluster.run_job().last("already_formed") is not None  # balanced: nothing moves
     leaving_ids = {cluster.client(p).cluster("myid") for p in ("redis-6", "redis-7")}
     with writing(cluster) as during_in:
         result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
