@@ -17,7 +17,7 @@ from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
 from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
-from clusterkit.migrate import KeyConflict
+from clusterkit.keycopies import KeyConflict
 from clusterkit.model import PodState
 from clusterkit.observe import count_slot_keys, observe_all
 from clusterkit.openslots import open_slots

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
+from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Reply, connect, submit
@@ -36,27 +37,6 @@ MOVE_THREADS = 4
 PROGRESS_SECONDS = 2.0
 ONLY_MASTERS = "Please use SETSLOT only with masters"
 """SETSLOT NODE to a master that gave away its last slot and became the target's replica."""
-
-
-class KeyConflict(Exception):
-    """A key exists on both sides of a move with different values: which one is right is the
-    user's decision. Both copies stay where they are, and the slot stays open."""
-
-    def __init__(self, slot: int, keys: Sequence[bytes], source: str, target: str) -> None:
-        self.slot = slot
-        self.keys = [k.decode("utf-8", "backslashreplace") for k in keys]
-        self.source = source
-        self.target = target
-        more = f" (and {len(keys) - 1} more keys)" if len(keys) > 1 else ""
-        super().__init__(
-            f"key {self.keys[0]!r}{more} of slot {slot} exists on {source} and on {target}"
-            " with different values"
-        )
-
-
-class MoveFailed(Exception):
-    """A reply that stops one move (the slot stays open for the next round); never holds the
-    password, only what was asked of which node and the node's answer."""
 
 
 @dataclass
@@ -284,25 +264,6 @@ class Mover:
                 f"{self.naming.pod_name(move.target)} ({move.target_id})",
             )
         return [k for k, _, _ in both], sum(1 for a in mine if a is None)
-
-
-def dumps(client: redis.Redis, keys: list[bytes]) -> list[bytes | None]:
-    """DUMP of each key (None when absent). ASKING first: the node may be importing the slot."""
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.execute_command("ASKING")
-        pipe.execute_command("DUMP", key)
-    replies = pipe.execute(raise_on_error=False)[1::2]
-    values: list[bytes | None] = []
-    for reply in replies:
-        # A migrating source answers ASK for a key it no longer has: absent here.
-        if isinstance(reply, redis.exceptions.AskError):
-            values.append(None)
-        elif isinstance(reply, Exception):
-            raise MoveFailed(f"DUMP: {reply}")
-        else:
-            values.append(reply if isinstance(reply, bytes) else None)
-    return values
 
 
 def setslot(client: redis.Redis, slot: int, *args: str, accept: str | None = None) -> None:
