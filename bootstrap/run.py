@@ -39,6 +39,37 @@ NODE_TIMEOUT_SECONDS = 5.0
 answers slowly; a node that stays silent only costs its round, which is retried."""
 
 
+REFUSAL_CONFIRM_SECONDS = 3.0
+"""A refusal stands only after this long of observations that all refuse: a second Job moving
+the same slots, or gossip still spreading a change, shows states for a moment (a slot open on
+a node that no longer owns it) that are unsafe only when they last."""
+
+
+@dataclass
+class Refusal:
+    """Since when every observation made the plan refuse (None: the last one did not)."""
+
+    since: float | None = None
+
+    def pending(self, reason: str | None, *, acted: bool, deadline: Deadline) -> bool:
+        """Whether to observe again before refusing; raises RefusedUnsafe once it stands."""
+        now = time.monotonic()
+        if reason is None:
+            if self.since is not None:
+                log.info("refusal_withdrawn")
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+            log.info("refusal_pending", reason=reason, confirm_seconds=REFUSAL_CONFIRM_SECONDS)
+        if now - self.since < REFUSAL_CONFIRM_SECONDS and not deadline.expired:
+            return True
+        if acted:
+            # Our own steps can't make a cluster unsafe; a change by someone else can.
+            log.error("refused_mid_run", reason=reason)
+        raise RefusedUnsafe(reason + "; nothing was changed" * (not acted))
+
+
 @dataclass(frozen=True)
 class Outcome:
     already_formed: bool
@@ -129,6 +160,7 @@ def converge(
     acted = False
     rounds = 0
     progress = Convergence()
+    refusal = Refusal()
     while True:
         rounds += 1
         everyone = {**clients, **(leaving.clients if leaving else {})}
@@ -137,11 +169,9 @@ def converge(
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
         if pods is not None:
             plan = make_plan(shape, pods, hosts, lost_slots=lost_slots, naming=naming)
-            if plan.refusal:
-                if acted:
-                    # Our own steps can't make a cluster unsafe; a change by someone else can.
-                    log.error("refused_mid_run", reason=plan.refusal)
-                raise RefusedUnsafe(plan.refusal + "; nothing was changed" * (not acted))
+            if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
+                time.sleep(POLL_SECONDS)
+                continue
             if plan.actions:
                 acted = True
                 try:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 import structlog
@@ -23,7 +24,7 @@ import structlog
 from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
-from clusterkit.redisio import Reply, connect, submit
+from clusterkit.redisio import Reply, connect, pipelined, submit
 
 log = structlog.get_logger()
 
@@ -34,9 +35,14 @@ MIGRATE_TIMEOUT_MS = 60_000
 KEY_SOCKET_SECONDS = MIGRATE_TIMEOUT_MS / 1000 + 10
 """Our socket waits longer than MIGRATE itself: a big key takes long, and its error says why."""
 MOVE_THREADS = 4
+CHUNK_SLOTS = 32
+"""Handovers between one pair of masters done together, each step one pipeline for all: a crash
+leaves at most this many slots open, which the next round closes."""
 PROGRESS_SECONDS = 2.0
 ONLY_MASTERS = "Please use SETSLOT only with masters"
 """SETSLOT NODE to a master that gave away its last slot and became the target's replica."""
+TURNED_REPLICA = (ONLY_MASTERS, "UNBLOCKED force unblock")
+"""Replies of a source that became a replica while (or before) it was told the new owner."""
 
 
 @dataclass
@@ -140,70 +146,120 @@ class Mover:
             client.close()
 
     def run_all(self, moves: Sequence[MoveSlot]) -> None:
+        """One pair's moves: handovers CHUNK_SLOTS at a time, the rest one by one."""
+        handovers = [m for m in moves if m.handover]
+        for start in range(0, len(handovers), CHUNK_SLOTS):
+            if self.stop.is_set():
+                return
+            self.run_chunk(handovers[start : start + CHUNK_SLOTS])
         for move in moves:
             if self.stop.is_set():
                 return
-            outcome = self.run_one(move)
-            with self.lock:
-                self.outcomes[move] = outcome
+            if not move.handover:
+                self.record(move, self.run_one(move))
+
+    def record(self, move: MoveSlot, outcome: str) -> None:
+        with self.lock:
+            self.outcomes[move] = outcome
+
+    def run_chunk(self, chunk: Sequence[MoveSlot]) -> None:
+        """Hand several slots over from one source to one target, each step one pipeline for
+        all of them and in the protocol's order: IMPORTING on the target, MIGRATING on the
+        source, the keys slot by slot, NODE on the target, NODE on the source."""
+        started = time.monotonic()
+        first = chunk[0]
+        source = self.key_client(first.source_ip, first.source_port)
+        target = self.key_client(first.target_ip, first.target_port)
+        failed: dict[MoveSlot, str] = {}
+        live = setslots(target, chunk, "IMPORTING", failed, lambda m: m.source_id)
+        live = setslots(source, live, "MIGRATING", failed, lambda m: m.target_id)
+        listed = pipelined(source, [("CLUSTER", "GETKEYSINSLOT", m.slot, BATCH_KEYS) for m in live])
+        keys: dict[MoveSlot, int] = {}
+        for index, move in enumerate(live):
+            reply = listed if isinstance(listed, Exception) else listed[index]
+            try:
+                if isinstance(reply, Exception):
+                    raise MoveFailed(f"CLUSTER GETKEYSINSLOT {move.slot}: {reply}")
+                keys[move] = self.migrate_keys(move, source, target, cast(list[bytes], reply))
+            except KeyConflict as conflict:
+                self.conflict(move, conflict)
+                failed[move] = "key conflict"
+            except (MoveFailed, redis.RedisError, OSError) as exc:
+                failed[move] = str(exc)
+        # The target first: a crash after this leaves the slot owned (redis#7116), and its
+        # epoch bump makes the new owner win everywhere by gossip.
+        live = setslots(target, [m for m in live if m in keys], "NODE", failed, owner)
+        # A source that gave its last slot away becomes the target's replica: it may refuse
+        # (ONLY_MASTERS), or, on Valkey 8.0.1 (measured), end a SETSLOT blocked on its replicas
+        # or close our connection as it turns; the target owns the slot already, and the next
+        # round closes anything left open.
+        live = setslots(source, live, "NODE", failed, owner, accept=TURNED_REPLICA, closed_ok=True)
+        seconds = round(time.monotonic() - started, 3)
+        for move in live:
+            self.announce(move)
+            self.progress.add(slots=1)
+            log.info(
+                "slot_moved",
+                keys=keys[move],
+                handover=True,
+                seconds=seconds,
+                **context(move, self.naming),
+            )
+            self.record(move, "done")
+        for move, error in failed.items():
+            if error != "key conflict":
+                log.warning(
+                    "move_slot_failed", error=error, handover=True, **context(move, self.naming)
+                )
+            self.record(move, "failed")
+
+    def conflict(self, move: MoveSlot, conflict: KeyConflict) -> None:
+        log.error("key_conflict", keys=conflict.keys[:10], **context(move, self.naming))
+        with self.lock:
+            self.conflicts.append(conflict)
+        self.stop.set()
 
     def run_one(self, move: MoveSlot) -> str:
-        context = {
-            "pod": self.naming.pod_name(move.ordinal),
-            "slot": move.slot,
-            "target": self.naming.pod_name(move.target),
-        }
+        """A move of stray keys to the slot's owner (no handover), start to end."""
         started = time.monotonic()
         try:
             keys = self.move(move)
         except KeyConflict as conflict:
-            log.error("key_conflict", keys=conflict.keys[:10], **context)
-            with self.lock:
-                self.conflicts.append(conflict)
-            self.stop.set()
+            self.conflict(move, conflict)
             return "failed"
         except (MoveFailed, redis.RedisError, OSError) as exc:
-            log.warning("move_slot_failed", error=str(exc), handover=move.handover, **context)
+            log.warning(
+                "move_slot_failed", error=str(exc), handover=False, **context(move, self.naming)
+            )
             return "failed"
         self.progress.add(slots=1)
+        seconds = round(time.monotonic() - started, 3)
         log.info(
-            "slot_moved",
-            keys=keys,
-            handover=move.handover,
-            seconds=round(time.monotonic() - started, 3),
-            **context,
+            "slot_moved", keys=keys, handover=False, seconds=seconds, **context(move, self.naming)
         )
         return "done"
 
     def move(self, move: MoveSlot) -> int:
-        """One slot, start to end; returns the keys moved."""
+        """Stray keys of a slot the target owns: the slot is opened on the source (importing,
+        so that MIGRATE runs there instead of being redirected to the owner), emptied, set
+        STABLE and assigned to the target. Returns the keys moved."""
         source = self.key_client(move.source_ip, move.source_port)
         target = self.key_client(move.target_ip, move.target_port)
-        slot = move.slot
-        if move.handover:
-            # Target first: once the source migrates, clients are sent (ASK) to the target.
-            setslot(target, slot, "IMPORTING", move.source_id)
-            setslot(source, slot, "MIGRATING", move.target_id)
-        else:
-            # The source does not own the slot: open it there (importing), so that MIGRATE runs
-            # on the source instead of being redirected to the owner.
-            setslot(source, slot, "IMPORTING", move.target_id)
+        setslot(source, move.slot, "IMPORTING", move.target_id)
         keys = self.migrate_keys(move, source, target)
-        if move.handover:
-            # The target first: a crash after this leaves the slot owned (redis#7116), and its
-            # epoch bump makes the new owner win everywhere by gossip.
-            setslot(target, slot, "NODE", move.target_id)
-            setslot(source, slot, "NODE", move.target_id, accept=ONLY_MASTERS)
-        else:
-            setslot(source, slot, "STABLE")
-            setslot(source, slot, "NODE", move.target_id, accept=ONLY_MASTERS)
-        # The other masters learn the owner by gossip anyway (the target's epoch bump): telling
-        # them directly only saves clients a redirect, so it does not hold up the next slot.
-        announce = ("CLUSTER", "SETSLOT", slot, "NODE", move.target_id)
-        sent = [(o, submit(self.clients[o], [announce])) for o in move.announce]
+        setslot(source, move.slot, "STABLE")
+        setslot(source, move.slot, "NODE", move.target_id, accept=ONLY_MASTERS)
+        self.announce(move)
+        return keys
+
+    def announce(self, move: MoveSlot) -> None:
+        """Tell the other masters the new owner. They learn it by gossip anyway (the target's
+        epoch bump): telling them directly only saves clients a redirect, so it does not hold
+        up the next slot."""
+        command = ("CLUSTER", "SETSLOT", move.slot, "NODE", move.target_id)
+        sent = [(o, submit(self.clients[o], [command])) for o in move.announce]
         with self.lock:
             self.announced.extend(sent)
-        return keys
 
     def announcements_failed(self) -> list[str]:
         """Wait for every announcement; which ones Redis refused (other than ONLY_MASTERS)."""
@@ -215,13 +271,25 @@ class Mover:
                 failed.append(f"{self.naming.pod_name(ordinal)}: {reply}")
         return failed
 
-    def migrate_keys(self, move: MoveSlot, source: redis.Redis, target: redis.Redis) -> int:
-        """MIGRATE every key of the slot from source to target, a batch at a time."""
+    def migrate_keys(
+        self,
+        move: MoveSlot,
+        source: redis.Redis,
+        target: redis.Redis,
+        listed: list[bytes] | None = None,
+    ) -> int:
+        """MIGRATE every key of the slot from source to target, a batch at a time; `listed` is
+        the slot's first GETKEYSINSLOT reply when already asked."""
         auth: tuple[str, ...] = ("AUTH", self.password) if self.password else ()
         moved = 0
         previous: list[bytes] = []
         while True:
-            keys = list(source.execute_command("CLUSTER", "GETKEYSINSLOT", move.slot, BATCH_KEYS))
+            if listed is None:
+                keys = list(
+                    source.execute_command("CLUSTER", "GETKEYSINSLOT", move.slot, BATCH_KEYS)
+                )
+            else:
+                keys, listed = listed, None
             if not keys:
                 return moved
             if keys == previous:
@@ -264,6 +332,46 @@ class Mover:
                 f"{self.naming.pod_name(move.target)} ({move.target_id})",
             )
         return [k for k, _, _ in both], sum(1 for a in mine if a is None)
+
+
+def context(move: MoveSlot, naming: PodNaming) -> dict[str, object]:
+    return {
+        "pod": naming.pod_name(move.ordinal),
+        "slot": move.slot,
+        "target": naming.pod_name(move.target),
+    }
+
+
+def owner(move: MoveSlot) -> str:
+    return move.target_id
+
+
+def setslots(
+    client: redis.Redis,
+    moves: Sequence[MoveSlot],
+    state: str,
+    failed: dict[MoveSlot, str],
+    peer: Callable[[MoveSlot], str],
+    *,
+    accept: tuple[str, ...] = (),
+    closed_ok: bool = False,
+) -> list[MoveSlot]:
+    """`CLUSTER SETSLOT slot state peer(move)` for every move in one pipeline; returns the moves
+    it succeeded for (or failed with `accept`, or lost the connection with `closed_ok`), and
+    notes the others in `failed`."""
+    if not moves:
+        return []
+    replies = pipelined(client, [("CLUSTER", "SETSLOT", m.slot, state, peer(m)) for m in moves])
+    if closed_ok and isinstance(replies, redis.ConnectionError):
+        return list(moves)
+    done: list[MoveSlot] = []
+    for index, move in enumerate(moves):
+        reply = replies if isinstance(replies, Exception) else replies[index]
+        if isinstance(reply, Exception) and not any(marker in str(reply) for marker in accept):
+            failed[move] = f"CLUSTER SETSLOT {move.slot} {state}: {reply}"
+        else:
+            done.append(move)
+    return done
 
 
 def setslot(client: redis.Redis, slot: int, *args: str, accept: str | None = None) -> None:

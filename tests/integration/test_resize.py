@@ -182,7 +182,9 @@ def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
         result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
     assert result.returncode == 0, result.events[-3:]
     moved = [e for e in result.events if e["event"] == "slot_moved"]
-    assert {e["pod"] for e in moved} == {"redis-6"} and len(moved) == SLOT_COUNT // 4
+    failed = [e for e in result.events if e["event"] == "move_slot_failed"]
+    assert {e["pod"] for e in moved} == {"redis-6"}, failed[:3]
+    assert len({e["slot"] for e in moved}) == SLOT_COUNT // 4, failed[:3]
     last = result.events[-1]
     assert last["event"] == "ready_to_scale_down" and last["pods"] == ["redis-6", "redis-7"]
     for name in ("redis-6", "redis-7"):
@@ -226,6 +228,26 @@ def test_two_jobs_scaling_in_at_once_end_with_one_balanced_cluster(
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: cluster.run_job(timeout=300, CLUSTER_SIZE="6"), range(2)))
     assert [r.returncode for r in results] == [0, 0], [r.events[-2:] for r in results]
+    cluster.remove_pods(2)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 3)
+    assert missing_keys(cluster, before) == []
+
+
+def test_both_lowered_at_once_is_a_lost_shard_until_the_pods_come_back(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster)
+    cluster.add_pods(2)
+    assert cluster.run_job(timeout=300).returncode == 0
+    cluster.remove_pods(2)  # the StatefulSet scaled down before the Job drained anything
+    refused = cluster.run_job(timeout=120, CLUSTER_SIZE="6")
+    assert refused.returncode == 5, refused.events[-3:]
+    error = str((refused.last("refused_unsafe") or {}).get("error"))
+    assert "redis-6" in error and "scale the StatefulSet back up to 8 pods" in error
+    cluster.add_pods(2)  # back, with their volumes: redis-6 still owns its slots
+    result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
+    assert result.returncode == 0, result.events[-3:]
     cluster.remove_pods(2)
     assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
     assert_balanced(cluster, 3)
