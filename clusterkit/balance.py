@@ -1,7 +1,9 @@
 """Which slots move where when masters are added or leave: every staying master ends with its
-even share, as `redis-cli --cluster rebalance` aims for, and a leaving one with none, chosen so
-that a rerun after a crash (or a second Job) picks the same slots. Pure: a function of who owns
-what now."""
+even share, as `redis-cli --cluster rebalance` aims for, and a leaving one with none. Pure: a
+function of who owns what now, and stable under its own progress: with any of its moves done,
+it plans exactly the others. So a rerun after a crash, and a second Job observing halfway
+through the first one's moves, send every slot to the same target (two targets for one slot
+would split its keys between them)."""
 
 from __future__ import annotations
 
@@ -29,17 +31,20 @@ TOLERANCE = 0.01
 
 def shares(masters: Sequence[PodState]) -> dict[int, int]:
     """Master ordinal -> the number of slots it should own: the even split's counts (which
-    differ by one at most), the bigger ones to the masters owning most, so none moves for that."""
-    counts = sorted((r.count for r in even_split(len(masters))), reverse=True)
-    ordered = sorted(masters, key=lambda p: (-p.me.slot_count, p.ordinal))
+    differ by one at most) by ordinal, as a fresh cluster has them; never by how many a master
+    owns now, which changes as moves progress."""
+    counts = [r.count for r in even_split(len(masters))]
+    ordered = sorted(masters, key=lambda p: p.ordinal)
     return {m.ordinal: count for m, count in zip(ordered, counts, strict=True)}
 
 
 def balance_moves(masters: Sequence[PodState], leaving: Sequence[PodState] = ()) -> list[SlotMove]:
     """The moves that give every master its share and every `leaving` master (scale in) none, or
-    no moves when all are within TOLERANCE and nothing leaves. Donors give their highest slots
-    first, the biggest donor first; receivers are served by ordinal. Slots nobody owns are not
-    moves (the plan assigns those with ADDSLOTS)."""
+    no moves when all are within TOLERANCE and nothing leaves. Each donor gives the highest of
+    its slots, lowest of those first; donors and receivers go by ordinal, receivers taking
+    consecutive runs of the donors' slots in turn. Done moves leave exactly the other moves to
+    plan (each done slot came out of its receiver's own run). Slots nobody owns are not moves
+    (the plan assigns those with ADDSLOTS)."""
     want = {**shares(masters), **{m.ordinal: 0 for m in leaving}}
     owned = {
         m.ordinal: sorted(s for r in m.me.slots for s in r.slots()) for m in [*masters, *leaving]
@@ -47,7 +52,7 @@ def balance_moves(masters: Sequence[PodState], leaving: Sequence[PodState] = ())
     spare = {o: len(owned[o]) - want[o] for o in owned}
     if all(abs(spare[o]) <= want[o] * TOLERANCE for o in owned):
         return []
-    donors = sorted((o for o in spare if spare[o] > 0), key=lambda o: (-spare[o], o))
+    donors = sorted(o for o in spare if spare[o] > 0)
     giving = {o: owned[o][len(owned[o]) - spare[o] :][::-1] for o in donors}
     moves: list[SlotMove] = []
     for receiver in sorted(o for o in spare if spare[o] < 0):

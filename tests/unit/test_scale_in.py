@@ -8,9 +8,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.balance import TOLERANCE, balance_moves, shares
+from clusterkit.balance import TOLERANCE, SlotMove, balance_moves, shares
 from clusterkit.model import Forget, MoveSlot, Replicate, Reset
 from clusterkit.plan import Shape, make_plan
+from clusterkit.slots import SLOT_COUNT
 from tests.unit.factories import (
     FIXED_POINT_ROUNDS,
     NAMING,
@@ -154,3 +155,36 @@ def test_leaving_masters_give_every_slot_and_the_rest_end_balanced(
     assert all(owned[p.ordinal] == 0 for p in leaving)
     assert all(abs(owned[o] - want[o]) <= want[o] * TOLERANCE for o in want)
     assert all(m.target < len(staying) for m in moves)
+
+
+def apply_moves(sim: SimCluster, moves: list[SlotMove]) -> None:
+    """Ownership only (the sim's MoveSlot also wants the masters to know each other)."""
+    for move in moves:
+        sim.nodes[move.source].slots.discard(move.slot)
+        sim.nodes[move.target].slots.add(move.slot)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([(3, 2, 3), (3, 1, 4), (4, 0, 3), (4, 2, 5), (5, 1, 3)]),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_moves_done_in_any_order_leave_exactly_the_rest_to_plan(
+    case: tuple[int, int, int], seed: int
+) -> None:
+    """A second Job (or a rerun) planning halfway through sends every slot where the first did."""
+    rnd = random.Random(seed)
+    before, added, after = case
+    sim = formed_cluster(before, 0)
+    sim.add_pods(added)
+    states = sim.states()
+    masters, leaving = states[:after], states[after:]
+    first = balance_moves(masters, [p for p in leaving if p.me.slots])
+    done = [m for m in first if rnd.random() < 0.5]
+    apply_moves(sim, done)
+    states = sim.states()
+    masters, leaving = states[:after], states[after:]
+    again = balance_moves(masters, [p for p in leaving if p.me.slots])
+    finished = set(done)
+    rest = [m for m in first if m not in finished]
+    assert again == rest or (not again and len(rest) <= TOLERANCE * SLOT_COUNT)
