@@ -12,6 +12,7 @@ from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.leaving import LeavingPods
+from bootstrap.openwatch import OpenSlotWatch
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
@@ -161,12 +162,16 @@ def converge(
     rounds = 0
     progress = Convergence()
     refusal = Refusal()
+    open_watch = OpenSlotWatch()
     while True:
         rounds += 1
         everyone = {**clients, **(leaving.clients if leaving else {})}
         pods, fixing = observe_round(settings, addresses, everyone, lost_slots, leaving)
         if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
+            if pods is not None and not open_watch.settled(pods, fixing):
+                # Maybe another Job's move in progress: close them only once they stand still.
+                pods = None
         if pods is not None:
             plan = make_plan(shape, pods, hosts, lost_slots=lost_slots, naming=naming)
             if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
