@@ -49,24 +49,21 @@ RETRY_PAUSE_SECONDS = 0.05
 
 
 def command_for(action: Action) -> Command:
-    command: Command
     match action:
         case Forget(node_id=node_id):
-            command = ("CLUSTER", "FORGET", node_id)
+            return ("CLUSTER", "FORGET", node_id)
         case SetConfigEpoch(epoch=epoch):
-            command = ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+            return ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
         case AddSlots(ranges=ranges):
-            command = ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
+            return ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
         case Meet(ip=ip, port=port, bus_port=bus_port):
-            command = ("CLUSTER", "MEET", ip, port, bus_port)
+            return ("CLUSTER", "MEET", ip, port, bus_port)
         case Replicate(master_id=master_id):
-            command = ("CLUSTER", "REPLICATE", master_id)
+            return ("CLUSTER", "REPLICATE", master_id)
         case CloseSlot() | SetSlotNode():
-            command = setslot_command(action)
-        case _:
-            # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
-            raise TypeError(action)
-    return command
+            return setslot_command(action)
+    # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
+    raise TypeError(action)
 
 
 def setslot_command(action: CloseSlot | SetSlotNode) -> Command:

@@ -154,6 +154,22 @@ def assert_balanced(cluster: DevCluster, masters: int) -> None:
     assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
 
 
+def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
+    """6 pods holding KEYS keys, scaled out to 8 by the Job; returns the cluster and the keys."""
+    cluster, before = formed_with_keys(make_cluster)
+    cluster.add_pods(2)
+    assert cluster.run_job(timeout=300).returncode == 0
+    return cluster, before
+
+
+def assert_back_to_six(cluster: DevCluster, before: dict[str, str]) -> None:
+    """The drained pods removed: 3 balanced masters with a replica each, every key readable."""
+    cluster.remove_pods(2)
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 3)
+    assert missing_keys(cluster, before) == []
+
+
 def known_ids(cluster: DevCluster) -> set[str]:
     """Every node id any pod of the cluster lists."""
     return {n.node_id for lines in views(cluster).values() for n in lines}
@@ -205,41 +221,29 @@ def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
 def test_scale_in_with_the_job_killed_at_several_points_then_rerun_loses_nothing(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
-    cluster.add_pods(2)
-    assert cluster.run_job(timeout=300).returncode == 0
+    cluster, before = eight_pods_with_keys(make_cluster)
     for event in ("pods_beyond_cluster_size", "slot_moved", "moves_done", "forget"):
         seen = run_until_event(cluster, event, CLUSTER_SIZE="6")
         assert event in seen, seen[-3:]
     result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
     assert result.returncode == 0, result.events[-3:]
-    cluster.remove_pods(2)
-    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
-    assert_balanced(cluster, 3)
-    assert missing_keys(cluster, before) == []
+    assert_back_to_six(cluster, before)
 
 
 def test_two_jobs_scaling_in_at_once_end_with_one_balanced_cluster(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
-    cluster.add_pods(2)
-    assert cluster.run_job(timeout=300).returncode == 0
+    cluster, before = eight_pods_with_keys(make_cluster)
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: cluster.run_job(timeout=300, CLUSTER_SIZE="6"), range(2)))
     assert [r.returncode for r in results] == [0, 0], [r.events[-2:] for r in results]
-    cluster.remove_pods(2)
-    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
-    assert_balanced(cluster, 3)
-    assert missing_keys(cluster, before) == []
+    assert_back_to_six(cluster, before)
 
 
 def test_both_lowered_at_once_is_a_lost_shard_until_the_pods_come_back(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
-    cluster.add_pods(2)
-    assert cluster.run_job(timeout=300).returncode == 0
+    cluster, before = eight_pods_with_keys(make_cluster)
     cluster.remove_pods(2)  # the StatefulSet scaled down before the Job drained anything
     refused = cluster.run_job(timeout=120, CLUSTER_SIZE="6")
     assert refused.returncode == 5, refused.events[-3:]
@@ -248,7 +252,4 @@ def test_both_lowered_at_once_is_a_lost_shard_until_the_pods_come_back(
     cluster.add_pods(2)  # back, with their volumes: redis-6 still owns its slots
     result = cluster.run_job(timeout=300, CLUSTER_SIZE="6")
     assert result.returncode == 0, result.events[-3:]
-    cluster.remove_pods(2)
-    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
-    assert_balanced(cluster, 3)
-    assert missing_keys(cluster, before) == []
+    assert_back_to_six(cluster, before)
