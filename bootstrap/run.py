@@ -17,7 +17,7 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
-from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
 from clusterkit.keycopies import KeyConflict
 from clusterkit.model import PodState
 from clusterkit.observe import count_slot_keys, observe_all
@@ -163,17 +163,25 @@ def converge(
     progress = Convergence()
     refusal = Refusal()
     open_watch = OpenSlotWatch()
+    # Node id -> pod, from every hostname seen in this run: a node that learnt an old identity
+    # through gossip only (no hostname), after the nodes that named it forgot it, still knows
+    # whose it was (else it would look like a foreign node and stop the Job).
+    pod_map: dict[str, str] = {}
     while True:
         rounds += 1
         everyone = {**clients, **(leaving.clients if leaving else {})}
-        pods, fixing = observe_round(settings, addresses, everyone, lost_slots, leaving)
+        pods, fixing = observe_round(
+            settings, addresses, everyone, lost_slots, leaving, pod_map=pod_map
+        )
         if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
             if pods is not None and not open_watch.settled(pods, fixing):
                 # Maybe another Job's move in progress: close them only once they stand still.
                 pods = None
         if pods is not None:
-            plan = make_plan(shape, pods, hosts, lost_slots=lost_slots, naming=naming)
+            plan = make_plan(
+                shape, pods, hosts, pod_names=pod_map, lost_slots=lost_slots, naming=naming
+            )
             if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
                 time.sleep(POLL_SECONDS)
                 continue
@@ -231,10 +239,13 @@ def observe_round(
     clients: dict[int, redis.Redis],
     lost_slots: LostSlots,
     leaving: LeavingPods | None = None,
+    *,
+    pod_map: dict[str, str] | None = None,
 ) -> tuple[list[PodState] | None, set[int]]:
     """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
     open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
-    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out."""
+    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out. `pod_map`
+    gains every node id -> pod that the views announce."""
     naming = settings.cluster.naming
     gone = leaving.addresses if leaving else {}
     pods = observe_all(
@@ -247,10 +258,13 @@ def observe_round(
         if unobserved and not leaving.drop_removed(unobserved):
             return None, set()
         leaving.track(pods)
+    if pod_map is not None:
+        for pod in pods:
+            pod_map.update(pod_map_from(pod.nodes, naming))
     fixing = open_slots(pods)
     counted = set(fixing)
     if lost_slots is LostSlots.REASSIGN:
-        counted |= lost_slot_set(find_ghosts(pods, naming=naming)[0])
+        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
     if counted:
         pods = count_slot_keys(pods, counted, clients, naming)
     return pods, fixing

@@ -72,8 +72,8 @@ def owner_pod(
     naming: PodNaming | None = None,
 ) -> tuple[int, str, bool] | None:
     """(ordinal, pod name, removed) of the pod a node line belongs to: its announced hostname,
-    else the sidecar's pod map; with `naming`, a hostname of this StatefulSet whose pod was not
-    observed names a removed pod."""
+    else the pod map (node id -> pod name, kept by the sidecar and by the Job); with `naming`,
+    a hostname of this StatefulSet whose pod was not observed names a removed pod."""
     hostname = line.address.hostname.rstrip(".")
     if hostname in by_fqdn:
         pod = by_fqdn[hostname]
@@ -82,9 +82,21 @@ def owner_pod(
     found = next((p for p in by_fqdn.values() if p.pod == name), None) if name else None
     if found is not None:
         return found.ordinal, found.pod, False
-    if naming is None or not hostname or (ordinal := naming.ordinal_of(hostname)) is None:
+    # A view that learnt the node through gossip only has no hostname: the map may name it.
+    announced = hostname or name or ""
+    if naming is None or not announced or (ordinal := naming.ordinal_of(announced)) is None:
         return None
     return ordinal, naming.pod_name(ordinal), True
+
+
+def pod_map_from(nodes: Sequence[NodeLine], naming: PodNaming) -> dict[str, str]:
+    """node id -> pod name, from the hostnames the nodes announce."""
+    found: dict[str, str] = {}
+    for line in nodes:
+        ordinal = naming.ordinal_of(line.address.hostname) if line.address.hostname else None
+        if ordinal is not None:
+            found[line.node_id] = naming.pod_name(ordinal)
+    return found
 
 
 def is_down(line: NodeLine) -> bool:

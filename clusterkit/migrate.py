@@ -4,8 +4,8 @@ round's plan closes (clusterkit.openslots). No key is ever dropped: a key that e
 sides is replaced only when both copies are byte for byte the same (DUMP), else KeyConflict.
 
 Moves between different pairs of masters run at once (a few threads): a scale out has one target
-and several sources, a scale in one source and several targets. One pair moves its slots one by
-one.
+and several sources, a scale in one source and several targets; never a master that gives and
+takes at once (clusterkit.waves says why). One pair hands its slots over CHUNK_SLOTS at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Reply, connect, pipelined, submit
+from clusterkit.waves import move_waves
 
 log = structlog.get_logger()
 
@@ -88,18 +89,17 @@ def move_slots(
     Raises KeyConflict, after the moves already running have ended, when one found a key with
     different values on both sides."""
     mover = Mover(clients, naming, password, Progress(len(moves)))
-    by_pair: dict[tuple[int, int], list[MoveSlot]] = {}
-    for move in moves:
-        by_pair.setdefault((move.ordinal, move.target), []).append(move)
+    waves = move_waves(moves)
     try:
-        with ThreadPoolExecutor(min(MOVE_THREADS, len(by_pair)) or 1, "move") as pool:
-            # Each task runs in a copy of our context: the log fields bound by the caller.
-            futures = [
-                pool.submit(contextvars.copy_context().run, mover.run_all, group)
-                for group in by_pair.values()
-            ]
-            for future in futures:
-                future.result()
+        with ThreadPoolExecutor(min(MOVE_THREADS, max(map(len, waves), default=1)), "move") as pool:
+            for wave in waves:
+                # Each task runs in a copy of our context: the log fields bound by the caller.
+                futures = [
+                    pool.submit(contextvars.copy_context().run, mover.run_all, group)
+                    for group in wave.values()
+                ]
+                for future in futures:
+                    future.result()
         failed = mover.announcements_failed()
         if failed:
             log.warning("owner_announce_failed", count=len(failed), first=failed[:3])

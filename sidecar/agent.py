@@ -12,11 +12,12 @@ import structlog
 
 from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
+from clusterkit.ghosts import pod_map_from
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
 from clusterkit.redisio import BUSY_PREFIXES, connect, info_fields
 from clusterkit.slots import format_ranges
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
-from sidecar.heal import RateLimit, plan_meets, pod_map_from
+from sidecar.heal import RateLimit, plan_meets
 from sidecar.health import HealthState
 from sidecar.readiness import readiness, unserved_slots
 from sidecar.rejoin import Rejoin, RejoinStatus

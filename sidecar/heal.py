@@ -76,13 +76,3 @@ class RateLimit:
             return False
         self.last[key] = now
         return True
-
-
-def pod_map_from(nodes: list[NodeLine], naming: PodNaming) -> dict[str, str]:
-    """node id -> pod name, from the hostnames the nodes announce."""
-    found: dict[str, str] = {}
-    for line in nodes:
-        ordinal = naming.ordinal_of(line.address.hostname) if line.address.hostname else None
-        if ordinal is not None:
-            found[line.node_id] = naming.pod_name(ordinal)
-    return found

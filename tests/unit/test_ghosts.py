@@ -8,6 +8,7 @@ from clusterkit.ghosts import LostSlots, find_ghosts
 from clusterkit.model import Forget, Meet, Replicate
 from clusterkit.plan import Shape, make_plan
 from tests.unit.factories import (
+    NAMING,
     assert_formed,
     converge,
     formed_cluster,
@@ -201,3 +202,40 @@ def test_old_identity_learnt_by_gossip_without_hostname_is_still_that_pods() -> 
     ghosts, foreign = find_ghosts(sim.states())
     assert foreign == []
     assert [(g.node_id, g.pod) for g in ghosts] == [(old, 4)]
+
+
+def test_lost_shard_left_only_in_a_gossip_view_is_forgotten_with_the_jobs_pod_map() -> None:
+    """The views that named a dead master (hostname) forgot it; a node that learnt it through
+    gossip just before still lists it, without hostname. The Job's pod map, kept from earlier
+    rounds, names its pod: it is forgotten there too, not refused as a foreign node."""
+    sim = formed_cluster(3, 1)
+    dead = sim.nodes[0].node_id
+    sim.replace(0)
+    sim.replace(3)
+    for node in sim.nodes:
+        sim.forget(node, dead)
+    gossip_only = node_line(
+        dead,
+        address="10.1.0.1:6379@16379",
+        flags="master,fail",
+        link="disconnected",
+        slots="0-5460",
+    )
+    sim.nodes[2].extra_lines.append(gossip_only)
+    assert "no pod of this StatefulSet" in str(make_plan(SHAPE, sim.states()).refusal)
+    states = [replace(s, slot_keys=dict.fromkeys(range(5461), 0)) for s in sim.states()]
+    plan = make_plan(SHAPE, states, pod_names={dead: "redis-0"}, lost_slots=LostSlots.REASSIGN)
+    assert plan.refusal is None
+    forgets = [a.ordinal for a in plan.actions if isinstance(a, Forget) and a.node_id == dead]
+    assert forgets == [2]
+
+
+def test_removed_pods_id_in_the_pod_map_is_a_removed_node_not_a_foreign_one() -> None:
+    sim = formed_cluster(3, 1)
+    gone = node_id("removed-7")
+    line = node_line(gone, address="10.1.0.8:6379@16379", flags="slave,fail", link="disconnected")
+    sim.nodes[1].extra_lines.append(line)
+    assert make_plan(SHAPE, sim.states(), naming=NAMING).refusal is not None
+    ghosts, foreign = find_ghosts(sim.states(), {gone: "redis-7"}, NAMING)
+    assert foreign == []
+    assert [(g.node_id, g.pod, g.removed) for g in ghosts] == [(gone, 7, True)]
