@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from devcluster.cluster import DevCluster
 from devcluster.demo import run_demo
+from devcluster.rollout import rollout
 from devcluster.servers import missing_server
 from devcluster.state import default_state_dir
 from devcluster.table import print_table
@@ -96,8 +98,19 @@ def cmd_wipe(cluster: DevCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollout(cluster: DevCluster, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+
+    def progress(pod: str, step: str) -> None:
+        print(f"{time.monotonic() - started:7.1f} s  {pod} {step}", flush=True)
+
+    rollout(cluster, args.down_seconds, prestop=not args.no_prestop, progress=progress)
+    print_table(cluster.roles())
+    return 0
+
+
 def cmd_kill(cluster: DevCluster, args: argparse.Namespace) -> int:
-    cluster.stop_pods([args.pod])
+    cluster.stop_pods([args.pod], prestop=not args.crash)
     print(f"{args.pod} stopped")
     return 0
 
@@ -146,9 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wipe.add_argument("pods", nargs="+")
     wipe.set_defaults(func=cmd_wipe)
-    kill = sub.add_parser("kill", help="stop one pod without restarting it")
+    kill = sub.add_parser(
+        "kill", help="stop one pod without restarting it (preStop hook, then SIGTERM)"
+    )
     kill.add_argument("pod")
+    kill.add_argument("--crash", action="store_true", help="no preStop hook: a node failure")
     kill.set_defaults(func=cmd_kill)
+    roll = sub.add_parser(
+        "rollout", help="a StatefulSet rolling update: every pod restarted, highest ordinal first"
+    )
+    roll.add_argument("--down-seconds", type=float, default=0.0, help="each pod stays down")
+    roll.add_argument("--no-prestop", action="store_true", help="skip the preStop hook")
+    roll.set_defaults(func=cmd_rollout)
     sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
     sub.add_parser(
         "demo", help="up, failover, rejoin, a lost volume, full restart, down"

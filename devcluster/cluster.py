@@ -13,8 +13,10 @@ from pathlib import Path
 
 import redis
 
+from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.redisio import connect
+from clusterkit.waiting import Deadline
 from devcluster import manifests, processes
 from devcluster.dnsserver import write_zone
 from devcluster.jobs import JobResult, free_octet, parse_events
@@ -210,13 +212,25 @@ class DevCluster:
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
         }
 
-    def stop_pods(self, names: Iterable[str], grace_seconds: float = 10.0) -> None:
-        """Stop Redis (SIGTERM, it saves), then the sidecar, as a native sidecar stops last;
-        SIGKILL after `grace_seconds`."""
+    def stop_pods(
+        self, names: Iterable[str], grace_seconds: float | None = None, *, prestop: bool = True
+    ) -> None:
+        """Stop pods as the kubelet does: the redis container's preStop hook from the manifests
+        (a master hands over to a replica), then SIGTERM to Redis (it saves), then the sidecar,
+        as a native sidecar stops last; SIGKILL once `grace_seconds` (default: the manifests'
+        terminationGracePeriodSeconds) have passed. `prestop=False` skips the hook: a crash."""
         state = self.require()
         records = [state.pod(n) for n in names]
+        grace = manifests.load().grace_seconds if grace_seconds is None else grace_seconds
+        deadline = Deadline(grace)
+
+        def stop_one(pod: PodRecord) -> None:
+            if prestop and grace > 0 and processes.alive(pod.sidecar_pid, "sidecar"):
+                http_get(self.sidecar_url(pod, manifests.load().prestop_path), timeout=grace)
+            processes.stop(pod.pid, server_marker(), max(deadline.remaining(), 0.0))
+
         with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(lambda p: processes.stop(p.pid, server_marker(), grace_seconds), records))
+            list(pool.map(stop_one, records))
             list(pool.map(lambda p: processes.stop(p.sidecar_pid, "sidecar"), records))
         for pod in records:
             pod.pid = pod.sidecar_pid = None

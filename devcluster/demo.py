@@ -3,6 +3,7 @@ watch it heal."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import redis
@@ -59,12 +60,15 @@ def run_demo(cluster: DevCluster) -> int:
 
         victim = "redis-0"
         replica = next(r["pod"] for r in cluster.roles() if r["master"] == victim)
-        say(f"4. Stop master {victim}; its replica {replica} should take over")
+        say(f"4. Stop master {victim} as Kubernetes does; its replica {replica} takes over")
+        stopping = time.monotonic()
         cluster.stop_pods([victim])
-        took = waited(
-            f"{replica} to become master", lambda: role_of(cluster, replica)["role"] == "master"
+        waited(f"{replica} to become master", lambda: role_of(cluster, replica)["role"] == "master")
+        print(
+            f"{replica} is master {time.monotonic() - stopping:.1f} s after the stop began: the"
+            " preStop hook handed the slots over before Redis got SIGTERM (a crash would take"
+            " cluster-node-timeout, 5 s, plus an election)"
         )
-        print(f"{replica} is master after {took:.1f} s (cluster-node-timeout is 5 s)")
         print_table(cluster.roles())
 
         say(f"5. Start {victim} again with a NEW address and its old data")

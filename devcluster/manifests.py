@@ -30,6 +30,12 @@ class Manifests:
     liveness_path: str
     job_env: tuple[dict[str, Any], ...]
     job_command: tuple[str, ...]
+    prestop_path: str
+    """The redis container's preStop hook (an httpGet to the sidecar)."""
+    grace_seconds: float
+    """terminationGracePeriodSeconds: the hook and Redis's shutdown together."""
+    min_ready_seconds: float
+    """The StatefulSet's minReadySeconds: a rolling update waits this long after a pod is ready."""
 
     def env(self, items: tuple[dict[str, Any], ...], fields: dict[str, str]) -> dict[str, str]:
         """`env:` entries with Downward API fieldRefs filled in from `fields`."""
@@ -101,4 +107,7 @@ def load(root: Path = MANIFESTS) -> Manifests:
         liveness_path=redis_container["livenessProbe"]["httpGet"]["path"],
         job_env=tuple(job_container.get("env", [])),
         job_command=entrypoint(root.parent / "Dockerfile.init"),
+        prestop_path=redis_container["lifecycle"]["preStop"]["httpGet"]["path"],
+        grace_seconds=float(pod["terminationGracePeriodSeconds"]),
+        min_ready_seconds=float(sts["spec"].get("minReadySeconds", 0)),
     )

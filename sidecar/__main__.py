@@ -104,6 +104,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     agent = Agent(settings, state, resolver)
+    state.prestop = agent.prestop
     agent.startup()  # a failure is reported on /startupz; the loop still turns for the probes
     agent.run(stop)
     server.shutdown()

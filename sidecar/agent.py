@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import asdict
 
 import dns.resolver
 import redis
@@ -17,6 +18,7 @@ from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_node
 from clusterkit.redisio import BUSY_PREFIXES, connect, info_fields
 from clusterkit.slots import format_ranges
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
+from sidecar.handover import hand_over
 from sidecar.heal import RateLimit, plan_meets
 from sidecar.health import HealthState
 from sidecar.readiness import readiness, unserved_slots
@@ -123,6 +125,19 @@ class Agent:
             self.settings.termination_log.write_text(reason[:4000] + "\n")
         except OSError as exc:
             log.warning("termination_log_unwritable", error=str(exc))
+
+    def prestop(self) -> dict[str, object]:
+        """The redis container's preStop hook: a master with slots hands over to its best
+        replica and returns once this node is a replica (bounded); anything else at once."""
+        s = self.settings
+        log.info("prestop_started", timeout_seconds=s.handover_timeout_seconds)
+        result = hand_over(
+            s.pod_ip, s.cluster.redis_port, self.password, s.handover_timeout_seconds
+        )
+        self.metrics.handovers.labels(result.outcome).inc()
+        level = log.warning if result.outcome in ("timed_out", "failed") else log.info
+        level("prestop_done", **asdict(result))
+        return asdict(result)
 
     # -- the loop --------------------------------------------------------------------------
 

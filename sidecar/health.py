@@ -1,4 +1,5 @@
-"""Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics and /node.
+"""Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics, /node, and /prestop (the
+redis container's preStop hook: a master hands over to a replica).
 
 Liveness means "my loop turns and Redis is not hung" (a loading Redis is alive); readiness means
 "this node can serve clients now". Both are computed by the loop; the server only reports.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,6 +40,8 @@ class HealthState:
     ping_timeouts: int = 0
     last_turn: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    prestop: Callable[[], dict[str, object]] | None = None
+    """The preStop hook's work (a master hands over); runs in the request's own thread."""
 
     def turned(self) -> None:
         with self.lock:
@@ -66,6 +70,10 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
         code, body = (200 if alive else 503), {"reason": reason}
     elif route == "/readyz":
         code, body = (200 if state.ready else 503), {"reason": state.ready_reason}
+    elif route == "/prestop":
+        # Always 200: the kubelet stops the pod whatever the hook answers; the body and the
+        # sidecar's log say what happened.
+        code, body = 200, (state.prestop() if state.prestop else {"outcome": "not_started"})
     elif route == "/node":
         code = 200
         body = {
@@ -75,7 +83,7 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
             "ip": state.ip,
         }
     else:
-        code, body = 404, {"reason": "endpoints: /startupz /livez /readyz /metrics /node"}
+        code, body = 404, {"reason": "endpoints: /startupz /livez /readyz /metrics /node /prestop"}
     return code, "application/json", json.dumps(body).encode()
 
 

@@ -50,3 +50,10 @@ class Metrics:
             "sidecar_dns_failures", "Pod names that did not resolve", registry=r
         )
         self.loop_turns = Counter("sidecar_loop_turns", "Turns of the sidecar's loop", registry=r)
+        self.handovers = Counter(
+            "sidecar_handovers",
+            "preStop hooks answered, by outcome (handed_over, replica, no_slots,"
+            " no_healthy_replica, timed_out, failed)",
+            ["outcome"],
+            registry=r,
+        )

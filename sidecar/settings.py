@@ -33,6 +33,10 @@ class SidecarSettings:
     """HEAL_INTERVAL_SECONDS: how often the loop checks Redis and heals peers."""
     termination_log: Path = Path("/dev/termination-log")
     """TERMINATION_LOG: where a fatal startup error is written for `kubectl describe pod`."""
+    handover_timeout_seconds: float = 20.0
+    """HANDOVER_TIMEOUT_SECONDS: how long the preStop hook (/prestop) waits for a replica to
+    take over this master's slots before it lets the pod stop anyway; the pod's
+    terminationGracePeriodSeconds covers it plus Redis's own shutdown-timeout."""
 
     def __post_init__(self) -> None:
         if not 0 < self.http_port < 65536:
@@ -40,6 +44,9 @@ class SidecarSettings:
         interval = self.heal_interval_seconds
         if not math.isfinite(interval) or interval <= 0:
             raise SettingsError("HEAL_INTERVAL_SECONDS must be a positive number")
+        handover = self.handover_timeout_seconds
+        if not math.isfinite(handover) or handover <= 0:
+            raise SettingsError("HANDOVER_TIMEOUT_SECONDS must be a positive number")
         try:
             ipaddress.ip_address(self.pod_ip)
         except ValueError:

@@ -156,6 +156,37 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     assert side.http_port == port == settings.sidecar_port
 
 
+SHUTDOWN_MARGIN_SECONDS = 10
+"""Beyond the handover and shutdown-timeout: the AOF fsync and the process exit."""
+
+
+def test_a_stopping_master_hands_over_within_the_grace_period(
+    objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    sts = by_kind(objects, "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    redis_container = spec["containers"][0]
+    sidecar = spec["initContainers"][0]
+    hook = redis_container["lifecycle"]["preStop"]["httpGet"]
+    assert hook["path"] == "/prestop"
+    assert hook["port"] == sidecar["ports"][0]["containerPort"]
+    secret = tmp_path / "password"
+    secret.write_text("x\n")
+    env = {**settings_env(objects, sidecar), "REDIS_PASSWORD_FILE": str(secret)}
+    handover = parse_sidecar_settings([], env).handover_timeout_seconds
+    conf = ROOT / "manifests" / "redis.conf"
+    shutdown = next(
+        int(line.split()[1])
+        for line in conf.read_text().splitlines()
+        if line.startswith("shutdown-timeout ")
+    )
+    # The kubelet waits for the hook, then sends SIGTERM; all of it within the grace period.
+    grace = spec["terminationGracePeriodSeconds"]
+    assert handover + shutdown + SHUTDOWN_MARGIN_SECONDS <= grace, (handover, shutdown, grace)
+    # A rolling update waits this long after a restarted pod is ready (its link is up).
+    assert sts["spec"]["minReadySeconds"] >= 5
+
+
 def test_dockerfiles_pass_hadolint() -> None:
     result = subprocess.run(
         [

@@ -4,33 +4,21 @@ slots back and are let go; nothing is lost."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import pytest
-import redis
 
 from clusterkit.slots import SLOT_COUNT
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from tests.integration.test_bootstrap import run_until_event
+from tests.integration.writers import missing_keys, write_keys, writing
 
 pytestmark = pytest.mark.integration
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 3000
-WRITES_MAX = 100_000
-"""Bound on the writer's loop (it stops when the test says so, long before)."""
-
-
-def write_keys(cluster: DevCluster, count: int) -> None:
-    client = cluster.cluster_client()
-    pipe = client.pipeline(transaction=False)
-    for i in range(count):
-        pipe.set(f"key:{i}", str(i))
-    pipe.execute()
 
 
 def formed_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
@@ -39,42 +27,6 @@ def formed_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, s
     assert cluster.run_job().returncode == 0
     write_keys(cluster, KEYS)
     return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
-
-
-def missing_keys(cluster: DevCluster, keys: dict[str, str]) -> list[str]:
-    client = cluster.cluster_client()
-    return [k for k, v in keys.items() if client.get(k) != v]
-
-
-@contextmanager
-def writing(cluster: DevCluster) -> Iterator[dict[str, str]]:
-    """A client writing new keys during the block; yields the writes it saw acknowledged."""
-    acknowledged: dict[str, str] = {}
-    stop = threading.Event()
-    client = cluster.cluster_client()
-
-    def write() -> None:
-        for i in range(WRITES_MAX):
-            if stop.is_set():
-                return
-            key = f"live:{i}"
-            try:
-                client.set(key, str(i))
-            # Not acknowledged: the client follows MOVED/ASK, but may time out. AttributeError:
-            # redis-py 8's cluster client can trip over its own slot cache while it refreshes
-            # (seen in CI: 'NoneType' object has no attribute 'redis_connection'); the writer
-            # must outlive that to keep writing through the whole move.
-            except (redis.RedisError, AttributeError):
-                continue
-            acknowledged[key] = str(i)
-
-    thread = threading.Thread(target=write, daemon=True)
-    thread.start()
-    try:
-        yield acknowledged
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 BIG_VALUE_BYTES = 8 * 1024 * 1024

@@ -1,0 +1,53 @@
+"""Which replica a stopping master hands over to (pure parts of sidecar.handover)."""
+
+from __future__ import annotations
+
+from clusterkit.nodes import parse_cluster_nodes
+from sidecar.handover import online_offsets, ranked_replicas
+from tests.unit.factories import node_id, node_line
+
+MASTER = node_id("master")
+
+
+def view(*replicas: tuple[str, str, str]) -> str:
+    """The master's CLUSTER NODES: itself, then (name, ip, flags) replicas of it."""
+    lines = [node_line(MASTER, "10.0.0.1:6379@16379", "myself,master", slots="0-16383")]
+    for name, ip, flags in replicas:
+        link = "disconnected" if "fail" in flags else "connected"
+        lines.append(node_line(node_id(name), f"{ip}:6379@16379", flags, master=MASTER, link=link))
+    return "\n".join(lines)
+
+
+def test_the_replica_with_the_highest_offset_comes_first() -> None:
+    nodes = parse_cluster_nodes(view(("a", "10.0.0.2", "slave"), ("b", "10.0.0.3", "slave")))
+    info = {
+        "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 100},
+        "slave1": {"ip": "10.0.0.3", "port": 6379, "state": "online", "offset": 250},
+    }
+    assert [n.node_id for n in ranked_replicas(nodes, info)] == [node_id("b"), node_id("a")]
+
+
+def test_a_replica_not_online_failing_or_nofailover_is_never_chosen() -> None:
+    nodes = parse_cluster_nodes(
+        view(
+            ("syncing", "10.0.0.2", "slave"),
+            ("failing", "10.0.0.3", "slave,fail"),
+            ("nofail", "10.0.0.4", "slave,nofailover"),
+        )
+    )
+    info = {
+        "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "wait_bgsave", "offset": 0},
+        "slave1": {"ip": "10.0.0.3", "port": 6379, "state": "online", "offset": 9},
+        "slave2": {"ip": "10.0.0.4", "port": 6379, "state": "online", "offset": 9},
+    }
+    assert ranked_replicas(nodes, info) == []
+
+
+def test_online_offsets_skip_what_is_not_a_replica_entry() -> None:
+    info = {
+        "role": "master",
+        "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 7},
+        "slave_read_repl_offset": 12,
+        "slave1": {"ip": "10.0.0.3", "port": "x", "state": "online"},
+    }
+    assert online_offsets(info) == {("10.0.0.2", 6379): 7}
