@@ -22,6 +22,7 @@ from sidecar.exitcodes import ExitCode
 from sidecar.fixconf import FixError, fix_nodes_conf
 from sidecar.health import HealthState, serve_health
 from sidecar.metrics import Metrics
+from sidecar.pingcheck import PingCheck
 from sidecar.settings import parse_sidecar_settings
 
 
@@ -80,7 +81,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     structlog.contextvars.bind_contextvars(pod=settings.pod_name)
     state = HealthState(
         Metrics(),
-        liveness_stale_seconds=max(10.0, 5 * settings.heal_interval_seconds),
+        liveness_stale_seconds=max(30.0, 10 * settings.heal_interval_seconds),
         pod=settings.pod_name,
         kubernetes_node=settings.node_name,
         ip=settings.pod_ip,
@@ -105,6 +106,8 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     agent = Agent(settings, state, resolver)
     state.prestop = agent.prestop
+    # The liveness PING runs beside the loop, so nothing the loop does can delay it.
+    PingCheck(settings.pod_ip, settings.cluster.redis_port, agent.password, state).start(stop)
     agent.startup()  # a failure is reported on /startupz; the loop still turns for the probes
     agent.run(stop)
     server.shutdown()

@@ -15,12 +15,14 @@ from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.ghosts import pod_map_from
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
-from clusterkit.redisio import BUSY_PREFIXES, connect, info_fields
+from clusterkit.redisio import connect, info_fields
 from clusterkit.slots import format_ranges
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
-from sidecar.heal import RateLimit, plan_meets
+from sidecar.heal import RateLimit, heal_candidates, plan_meets
 from sidecar.health import HealthState
+from sidecar.locate import PeerLocator
+from sidecar.pingcheck import ping
 from sidecar.readiness import readiness, unserved_slots
 from sidecar.rejoin import Rejoin, RejoinStatus
 from sidecar.settings import SidecarSettings
@@ -29,34 +31,6 @@ log = structlog.get_logger()
 
 PING_TIMEOUT_SECONDS = 2.0
 PEER_TIMEOUT_SECONDS = 1.0
-
-
-PING_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
-    (redis.TimeoutError, "timeout", "Redis does not answer PING"),
-    # redis-py files LOADING under ConnectionError and drops the code from both texts.
-    (redis.BusyLoadingError, "busy", "Redis is LOADING"),
-    (redis.exceptions.MasterDownError, "busy", "Redis is MASTERDOWN"),
-    (redis.ConnectionError, "down", "Redis is not running"),
-)
-"""Exception class -> (outcome, readiness reason), first match wins."""
-
-
-def classify_ping(error: Exception | None) -> tuple[str, str]:
-    """(outcome, readiness reason) for a PING that raised `error` (None: PONG).
-
-    Outcomes: pong; busy (LOADING, MASTERDOWN, BUSY: alive, not ready); down (not listening:
-    not started yet or restarting, which Kubernetes handles by itself); timeout (no reply at
-    all: only this counts towards "hung"); error (any other reply).
-    """
-    if error is None:
-        return "pong", "ok"
-    for kind, outcome, reason in PING_FAILURES:
-        if isinstance(error, kind):
-            return outcome, reason
-    text = str(error)
-    if isinstance(error, redis.ResponseError) and text.startswith(BUSY_PREFIXES):
-        return "busy", f"Redis is {text.split(' ', maxsplit=1)[0]}"
-    return "error", text
 
 
 class Agent:
@@ -72,6 +46,7 @@ class Agent:
             settings.pod_ip, settings.cluster.redis_port, self.password, PING_TIMEOUT_SECONDS
         )
         self.meet_limit = RateLimit(seconds=5.0)
+        self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)
         ordinal = settings.cluster.naming.ordinal_of(settings.pod_name)
         self.rejoin = (
@@ -98,16 +73,29 @@ class Agent:
     def startup(self) -> bool:
         """Fix nodes.conf; True when Redis may start. A failure is reported, never raised."""
         s = self.settings
+        own = connect(s.pod_ip, s.cluster.redis_port, self.password, 1.0)
+        outcome, _ = ping(own)
+        own.close()
+        if outcome != "down":
+            # This sidecar restarted while its Redis runs (or hangs): Redis holds a lock on
+            # nodes.conf and owns it; the heal loop fixes addresses through Redis instead.
+            log.info("nodes_conf_left_to_redis", path=str(s.nodes_conf), redis=outcome)
+            return self.started("ok", "Redis already runs: nodes.conf is its own")
         try:
             report = fix_nodes_conf(s.nodes_conf, s.pod_ip, s.cluster.naming, self.resolve)
-        except FixError as exc:
-            reason = str(exc)
-            log.error("nodes_conf_corrupt", path=str(s.nodes_conf), error=reason)
-            self.metrics.nodes_conf_rewrites.labels("corrupt").set(1)
+        except (FixError, OSError) as exc:
+            corrupt = isinstance(exc, FixError)
+            reason = (
+                str(exc)
+                if corrupt
+                else f"{s.nodes_conf} could not be read or written ({exc}); left as it was and"
+                " Redis not started. Check the data volume (mounted, writable, not full), then"
+                " delete the pod"
+            )
+            log.error("nodes_conf_corrupt" if corrupt else "nodes_conf_io_error", error=reason)
+            self.metrics.nodes_conf_rewrites.labels("corrupt" if corrupt else "io_error").set(1)
             self.write_termination_message(reason)
-            with self.state.lock:
-                self.state.startup, self.state.startup_reason = "failed", reason
-            return False
+            return self.started("failed", reason)
         self.metrics.nodes_conf_rewrites.labels(report.outcome).set(1)
         log.info(
             "nodes_conf_checked",
@@ -116,9 +104,12 @@ class Agent:
             changed={k[:8]: f"{a} -> {b}" for k, (a, b) in report.changed.items()},
             unresolved=[k[:8] for k in report.unresolved],
         )
+        return self.started("ok", f"nodes.conf {report.outcome}")
+
+    def started(self, status: str, reason: str) -> bool:
         with self.state.lock:
-            self.state.startup, self.state.startup_reason = "ok", f"nodes.conf {report.outcome}"
-        return True
+            self.state.startup, self.state.startup_reason = status, reason
+        return status == "ok"
 
     def write_termination_message(self, reason: str) -> None:
         try:
@@ -158,26 +149,12 @@ class Agent:
         self.state.turned()
 
     def ping(self) -> bool:
-        """True when Redis answered PONG. Busy replies are alive; only silence counts as hung."""
-        error: Exception | None = None
-        try:
-            self.redis.ping()
-        except (redis.RedisError, OSError) as exc:
-            error = exc
-        outcome, reason = classify_ping(error)
-        if outcome == "timeout":
-            with self.state.lock:
-                self.state.ping_timeouts += 1
-        else:
-            self.reset_timeouts()
-        self.metrics.redis_up.set(1 if outcome in ("pong", "busy") else 0)
+        """True when Redis answered PONG; anything else makes the pod unready (the liveness
+        PING is sidecar.pingcheck's, in a thread of its own)."""
+        outcome, reason = ping(self.redis)
         if outcome != "pong":
             self.set_ready(False, reason)
         return outcome == "pong"
-
-    def reset_timeouts(self) -> None:
-        with self.state.lock:
-            self.state.ping_timeouts = 0
 
     def set_ready(self, ready: bool, reason: str) -> None:
         with self.state.lock:
@@ -266,11 +243,15 @@ class Agent:
         return ip if answered == node_id else None
 
     def heal(self, nodes: list[NodeLine]) -> None:
+        naming = self.settings.cluster.naming
+        # Every unreachable peer is located at once and within a time box (sidecar.locate).
+        candidates = heal_candidates(nodes, naming, self.pod_map)
+        found = self.locator.locate_all([(fqdn, line.node_id) for line, fqdn in candidates])
         for meet in plan_meets(
             nodes,
-            self.settings.cluster.naming,
+            naming,
             self.pod_map,
-            self.locate,
+            lambda fqdn, node_id: found.get(node_id),
             self.settings.cluster.redis_port,
         ):
             if not self.meet_limit.allow(meet.node_id):

@@ -34,6 +34,19 @@ def needs_healing(line: NodeLine) -> bool:
     )
 
 
+def heal_candidates(
+    nodes: list[NodeLine], naming: PodNaming, pod_map: dict[str, str]
+) -> list[tuple[NodeLine, str]]:
+    """(line, pod FQDN) of every unhealthy peer whose pod is known."""
+    found = []
+    for line in nodes:
+        if needs_healing(line):
+            fqdn = pod_fqdn_of(line, naming, pod_map)
+            if fqdn is not None:
+                found.append((line, fqdn))
+    return found
+
+
 def plan_meets(
     nodes: list[NodeLine],
     naming: PodNaming,
@@ -48,12 +61,7 @@ def plan_meets(
     the old one.
     """
     meets: list[Meet] = []
-    for line in nodes:
-        if not needs_healing(line):
-            continue
-        fqdn = pod_fqdn_of(line, naming, pod_map)
-        if fqdn is None:
-            continue
+    for line, fqdn in heal_candidates(nodes, naming, pod_map):
         ip = locate(fqdn, line.node_id)
         if ip is not None and ip != line.address.ip:
             # A `noaddr` line says :0@0: the pod's port is the StatefulSet's port then.

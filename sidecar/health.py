@@ -1,8 +1,9 @@
 """Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics, /node, and /prestop (the
 redis container's preStop hook: a master hands over to a replica).
 
-Liveness means "my loop turns and Redis is not hung" (a loading Redis is alive); readiness means
-"this node can serve clients now". Both are computed by the loop; the server only reports.
+/livez is the redis container's liveness: Redis is hung (no reply to 3 PINGs in a row; a loading
+Redis is alive). /livez/sidecar is the sidecar's own: its threads turn. Readiness means "this
+node can serve clients now". The sidecar's threads compute them; the server only reports.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.metrics import Metrics
 
+ENDPOINTS = ("/startupz", "/livez", "/livez/sidecar", "/readyz", "/metrics", "/node", "/prestop")
 HUNG_AFTER_TIMEOUTS = 3
 """Consecutive PINGs without any reply before Redis counts as hung (LOADING etc. are replies)."""
 
 
 @dataclass
 class HealthState:
-    """What the loop last saw; read by the HTTP server's threads."""
+    """What the sidecar's threads last saw; read by the HTTP server's threads."""
 
     metrics: Metrics
-    liveness_stale_seconds: float = 10.0
+    liveness_stale_seconds: float = 30.0
+    """A sidecar thread that has not turned for this long is stuck (the sidecar's liveness)."""
     pod: str = ""
     kubernetes_node: str = ""
     startup: str = "pending"
@@ -38,7 +41,11 @@ class HealthState:
     ready: bool = False
     ready_reason: str = "Redis not observed yet"
     ping_timeouts: int = 0
+    """PINGs in a row without any reply (sidecar.pingcheck)."""
     last_turn: float = field(default_factory=time.monotonic)
+    """When the heal loop last finished a turn."""
+    last_ping: float = field(default_factory=time.monotonic)
+    """When the PING check last finished a turn."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     prestop: Callable[[], dict[str, object]] | None = None
     """The preStop hook's work (a master hands over); runs in the request's own thread."""
@@ -47,13 +54,26 @@ class HealthState:
         with self.lock:
             self.last_turn = time.monotonic()
 
-    def liveness(self) -> tuple[bool, str]:
+    def ping_turned(self) -> None:
         with self.lock:
-            idle = time.monotonic() - self.last_turn
-            if idle > self.liveness_stale_seconds:
-                return False, f"sidecar loop stuck for {idle:.0f}s"
+            self.last_ping = time.monotonic()
+
+    def liveness(self) -> tuple[bool, str]:
+        """The redis container's liveness: is Redis hung? Only the PING check counts, never the
+        sidecar's other work, a peer or DNS (a wrong answer restarts a healthy Redis)."""
+        with self.lock:
             if self.ping_timeouts >= HUNG_AFTER_TIMEOUTS:
                 return False, f"Redis did not answer {self.ping_timeouts} PINGs in a row (hung)"
+            return True, "ok"
+
+    def sidecar_liveness(self) -> tuple[bool, str]:
+        """The sidecar container's liveness: do its own threads turn? Nothing about Redis."""
+        with self.lock:
+            now = time.monotonic()
+            for name, last in (("heal loop", self.last_turn), ("PING check", self.last_ping)):
+                idle = now - last
+                if idle > self.liveness_stale_seconds:
+                    return False, f"the sidecar's {name} has not turned for {idle:.0f}s"
             return True, "ok"
 
 
@@ -65,8 +85,8 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
     if route == "/startupz":
         code = {"ok": 200, "pending": 503}.get(state.startup, 500)
         body: dict[str, object] = {"status": state.startup, "reason": state.startup_reason}
-    elif route == "/livez":
-        alive, reason = state.liveness()
+    elif route in ("/livez", "/livez/sidecar"):
+        alive, reason = state.liveness() if route == "/livez" else state.sidecar_liveness()
         code, body = (200 if alive else 503), {"reason": reason}
     elif route == "/readyz":
         code, body = (200 if state.ready else 503), {"reason": state.ready_reason}
@@ -83,7 +103,7 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
             "ip": state.ip,
         }
     else:
-        code, body = 404, {"reason": "endpoints: /startupz /livez /readyz /metrics /node /prestop"}
+        code, body = 404, {"reason": f"endpoints: {' '.join(ENDPOINTS)}"}
     return code, "application/json", json.dumps(body).encode()
 
 

@@ -57,3 +57,9 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.peer_timeouts = Counter(
+            "sidecar_peer_timeouts",
+            "Unreachable peers that did not answer in time where their pod's name points (each"
+            " is then asked less and less often)",
+            registry=r,
+        )

@@ -24,10 +24,11 @@ from clusterkit.redisio import connect
 from clusterkit.settings import ClusterSettings
 from clusterkit.waiting import wait_until
 from devcluster.servers import missing_server, server_bin
-from sidecar.agent import Agent, classify_ping
+from sidecar.agent import Agent
 from sidecar.fixconf import POD_MAP_NAME
 from sidecar.health import HUNG_AFTER_TIMEOUTS, HealthState
 from sidecar.metrics import Metrics
+from sidecar.pingcheck import PingCheck, classify_ping
 from sidecar.settings import SidecarSettings
 
 pytestmark = pytest.mark.integration
@@ -196,18 +197,22 @@ def test_a_hung_redis_turns_liveness_503_after_the_threshold(
 ) -> None:
     server = start("hung")
     agent = agent_for(server, tmp_path)
-    agent.turn()
+    check = PingCheck(server.ip, PORT, PASSWORD, agent.state)
+    assert check.turn() == "pong"
     os.kill(server.process.pid, signal.SIGSTOP)  # a hung node: the kernel still accepts
     try:
         assert classify_ping(ping_error(server.client(timeout=0.5)))[0] == "timeout"
         for turn in range(1, HUNG_AFTER_TIMEOUTS + 1):
-            assert agent.state.liveness()[0] is True, f"not hung yet before turn {turn}"
-            agent.turn()
+            assert agent.state.liveness()[0] is True, f"not hung yet before PING {turn}"
+            assert check.turn() == "timeout"
         alive, reason = agent.state.liveness()
         assert not alive and "did not answer" in reason
+        # The heal loop's turn neither counts towards "hung" nor undoes it: only PINGs do.
+        agent.turn()
+        assert agent.state.liveness()[0] is False
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
-    agent.turn()
+    check.turn()
     assert agent.state.liveness() == (True, "ok")
 
 

@@ -80,21 +80,27 @@ def test_fresh_state_is_alive() -> None:
     assert state().liveness() == (True, "ok")
 
 
-def test_stale_loop_is_not_alive_until_it_turns_again() -> None:
+def test_a_stale_sidecar_thread_fails_the_sidecars_liveness_not_redis() -> None:
     s = state()
-    s.last_turn = time.monotonic() - 11
-    alive, reason = s.liveness()
-    assert not alive and "stuck" in reason
+    s.last_turn = time.monotonic() - 31
+    alive, reason = s.sidecar_liveness()
+    assert not alive and "heal loop" in reason
+    assert s.liveness() == (True, "ok")  # Redis is not restarted for the sidecar's sake
     s.turned()
-    assert s.liveness() == (True, "ok")
+    assert s.sidecar_liveness() == (True, "ok")
+    s.last_ping = time.monotonic() - 31
+    alive, reason = s.sidecar_liveness()
+    assert not alive and "PING check" in reason
+    s.ping_turned()
+    assert s.sidecar_liveness() == (True, "ok")
 
 
 def test_stale_threshold_is_configurable() -> None:
     s = HealthState(Metrics(), liveness_stale_seconds=60)
     s.last_turn = time.monotonic() - 30
-    assert s.liveness()[0]
+    assert s.sidecar_liveness()[0]
     s.last_turn = time.monotonic() - 61
-    assert not s.liveness()[0]
+    assert not s.sidecar_liveness()[0]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +146,9 @@ def test_livez_follows_liveness() -> None:
     s.ping_timeouts = 3
     code, body = answer(s, "/livez")
     assert code == 503 and "hung" in str(body["reason"])
+    assert answer(s, "/livez/sidecar") == (200, {"reason": "ok"})
+    s.last_ping = time.monotonic() - 60
+    assert answer(s, "/livez/sidecar")[0] == 503
 
 
 def test_node_reports_identity() -> None:
