@@ -12,9 +12,11 @@ Pure: a function of the observed PodStates, whose `slot_keys` must count the ope
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from clusterkit.model import Action, CloseSlot, MoveSlot, PodState, SetSlotNode
 from clusterkit.slots import SlotRange
@@ -35,15 +37,22 @@ class OpenState:
     """The node id on the other side."""
 
 
-def open_states(pod: PodState) -> dict[int, OpenState]:
+def open_states(pod: PodState) -> Mapping[int, OpenState]:
     """Slot -> open state on this pod; entries in another format are not Redis's and ignored."""
+    return parse_migrations(pod.me.migrations)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_migrations(migrations: tuple[str, ...]) -> Mapping[int, OpenState]:
+    # Cached: closing N open slots asks every master about each of them, and a move cut short
+    # under load leaves hundreds open (parsing them per slot took seconds per round).
     states: dict[int, OpenState] = {}
-    for text in pod.me.migrations:
+    for text in migrations:
         match = MIGRATION_RE.match(text)
         if match:
             slot = int(match[1])
             states[slot] = OpenState(slot, match[2] == "->-", match[3])
-    return states
+    return MappingProxyType(states)
 
 
 def open_slots(pods: Sequence[PodState]) -> set[int]:
