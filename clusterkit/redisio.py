@@ -26,6 +26,9 @@ def connect(
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
+        # A password's bytes that are not UTF-8 are kept as surrogates (clusterkit.settings):
+        # encoded back, Redis gets the file's bytes.
+        encoding_errors="surrogateescape",
         # No CLIENT SETINFO on connect: two round trips per connection, hundreds of connections.
         driver_info=None,
     )

@@ -48,8 +48,9 @@ class ClusterSettings:
     redis_port: int = 6379
     """REDIS_PORT: Redis's client port; the cluster bus listens on port + 10000."""
     redis_password_file: Path | None = None
-    """REDIS_PASSWORD_FILE: file holding the password (trailing newline ignored); none = no
-    auth. Checked readable when the settings are read, so a missing Secret is a settings error."""
+    """REDIS_PASSWORD_FILE: file holding the password: every byte of it, a trailing newline
+    included, as Redis gets it from the sidecar; unset = no auth. Read by each program at its
+    start (the Job exits 2, the sidecar holds Redis back) when missing, unreadable or empty."""
     dns_nameserver: str | None = None
     """DNS_NAMESERVER: `host[:port]` (`[v6]:port`) to ask instead of the system resolver."""
     log_level: str = "INFO"
@@ -70,7 +71,6 @@ class ClusterSettings:
             if not getattr(self, name).strip():
                 raise SettingsError(f"{name.upper()} must not be blank")
         self.nameserver_address()
-        self.read_password()
 
     @property
     def naming(self) -> PodNaming:
@@ -88,18 +88,25 @@ class ClusterSettings:
             raise SettingsError(f"DNS_NAMESERVER: {exc}") from None
 
     def read_password(self) -> str | None:
-        """The password (one line), None without a file."""
+        """The password, every byte of the file (bytes that are not UTF-8 kept as surrogates,
+        which the Redis clients encode back); None without a file. Raises SettingsError when
+        the file is missing, unreadable or empty."""
         path = self.redis_password_file
         if path is None:
             return None
         try:
-            return path.read_text().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raw = path.read_bytes()
+        except OSError as exc:
             raise SettingsError(
-                f"REDIS_PASSWORD_FILE={path} cannot be read ({reason}); mount the Secret there"
-                " or unset the variable"
+                f"REDIS_PASSWORD_FILE={path} cannot be read ({exc.strerror}); mount the Secret"
+                " there (its key must exist) or unset the variable"
             ) from None
+        if not raw:
+            raise SettingsError(
+                f"REDIS_PASSWORD_FILE={path} is empty: Redis would accept anyone. Put a password"
+                " in the Secret"
+            )
+        return raw.decode("utf-8", "surrogateescape")
 
 
 def parse_settings(

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import redis
 
+from clusterkit.atomicfile import write_atomically
 from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
+from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline
 from devcluster import manifests, processes
@@ -40,7 +42,12 @@ class DevCluster:
 
     @property
     def password(self) -> str:
-        return self.dirs.password_file.read_text().strip()
+        """Every byte of the password file, as the Job and the sidecars read it."""
+        return self.dirs.password_file.read_bytes().decode("utf-8", "surrogateescape")
+
+    def auth_conf(self, pod: PodRecord) -> Path:
+        """Where the pod's sidecar writes Redis's auth include (AUTH_CONF)."""
+        return self.dirs.pod_dir(pod.name) / "auth.conf"
 
     def client(self, name: str, timeout: float = 2.0) -> redis.Redis:
         state = self.require()
@@ -54,6 +61,7 @@ class DevCluster:
             password=self.password,
             decode_responses=True,
             socket_timeout=2.0,
+            encoding_errors="surrogateescape",  # a password's non-UTF-8 bytes, as in connect()
         )
 
     def status(self) -> dict[str, object]:
@@ -103,8 +111,15 @@ class DevCluster:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def up(self, pods: int = 6, replicas_per_master: int = 1, sidecars: bool = True) -> None:
-        """Start DNS and `pods` pods (without forming the cluster: that is the Job's work)."""
+    def up(
+        self,
+        pods: int = 6,
+        replicas_per_master: int = 1,
+        sidecars: bool = True,
+        password: bytes | None = None,
+    ) -> None:
+        """Start DNS and `pods` pods (without forming the cluster: that is the Job's work);
+        `password`: the password file's bytes (default: a random one)."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
         settings = manifests.load().settings
@@ -119,7 +134,7 @@ class DevCluster:
         )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
-        self.dirs.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        self.dirs.password_file.write_bytes(password or secrets.token_urlsafe(24).encode())
         self.dirs.password_file.chmod(0o600)
         self.state = state
         self.dirs.save(state)
@@ -168,12 +183,15 @@ class DevCluster:
             if before_redis is not None:
                 before_redis(pod)
             config = self.dirs.pod_dir(pod.name) / "redis.conf"
+            if not state.sidecars:
+                # Without a sidecar, the include is written as the sidecar would write it.
+                write_atomically(self.auth_conf(pod), auth_include(password), mode=0o600)
             processes.write_pod_config(
                 config,
                 ip=pod.ip,
                 port=state.port,
                 data_dir=self.dirs.data_dir(pod.name),
-                password=password,
+                auth_conf=self.auth_conf(pod),
                 announce_hostname=state.naming.pod_fqdn(pod.ordinal),
             )
             pod.pid = processes.start_redis(config)
@@ -210,6 +228,7 @@ class DevCluster:
             "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
             "HTTP_HOST": pod.ip,
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
+            "AUTH_CONF": str(self.auth_conf(pod)),
         }
 
     def stop_pods(

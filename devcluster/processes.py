@@ -57,18 +57,18 @@ def reap(pid: int) -> None:
 
 
 def write_pod_config(
-    path: Path, *, ip: str, port: int, data_dir: Path, password: str, announce_hostname: str
+    path: Path, *, ip: str, port: int, data_dir: Path, auth_conf: Path, announce_hostname: str
 ) -> None:
-    """The shipped redis.conf, plus what the StatefulSet adds per pod, plus the loopback binding
-    devcluster needs (bind-source-addr: else all bus traffic comes from 127.0.0.1)."""
+    """The shipped redis.conf, plus what the StatefulSet adds per pod (the auth include the
+    sidecar wrote, the announced hostname), plus the loopback binding devcluster needs
+    (bind-source-addr: else all bus traffic comes from 127.0.0.1)."""
     lines = [
         f"include {REDIS_CONF}",
         f"dir {data_dir}",
         f"port {port}",
         f"bind {ip}",
         f"bind-source-addr {ip}",
-        f"requirepass {password}",
-        f"masterauth {password}",
+        f"include {auth_conf}",
         f"cluster-announce-hostname {announce_hostname}",
         f"logfile {path.parent / 'redis.log'}",
         "daemonize no",

@@ -15,7 +15,9 @@ from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.ghosts import pod_map_from
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
+from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect, info_fields
+from clusterkit.settings import SettingsError
 from clusterkit.slots import format_ranges
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
@@ -41,7 +43,12 @@ class Agent:
         self.state = state
         self.metrics = state.metrics
         self.resolver = resolver
-        self.password = settings.cluster.read_password()
+        self.password_problem = ""
+        try:
+            self.password = settings.cluster.read_password()
+        except SettingsError as exc:
+            # Reported on /startupz (Redis held back) rather than a crash loop of the sidecar.
+            self.password, self.password_problem = None, str(exc)
         self.redis = connect(
             settings.pod_ip, settings.cluster.redis_port, self.password, PING_TIMEOUT_SECONDS
         )
@@ -81,6 +88,11 @@ class Agent:
             # nodes.conf and owns it; the heal loop fixes addresses through Redis instead.
             log.info("nodes_conf_left_to_redis", path=str(s.nodes_conf), redis=outcome)
             return self.started("ok", "Redis already runs: nodes.conf is its own")
+        refusal = self.write_auth_conf()
+        if refusal:
+            log.error("redis_password_refused", error=refusal)
+            self.write_termination_message(refusal)
+            return self.started("failed", refusal)
         try:
             report = fix_nodes_conf(s.nodes_conf, s.pod_ip, s.cluster.naming, self.resolve)
         except (FixError, OSError) as exc:
@@ -105,6 +117,25 @@ class Agent:
             unresolved=[k[:8] for k in report.unresolved],
         )
         return self.started("ok", f"nodes.conf {report.outcome}")
+
+    def write_auth_conf(self) -> str:
+        """Write Redis's auth include (AUTH_CONF); "" when done, else why Redis must not start."""
+        path = self.settings.auth_conf
+        if path is None:
+            return ""
+        if self.password_problem:
+            return f"Redis not started: {self.password_problem}"
+        if self.password is None:
+            return (
+                "Redis not started: REDIS_PASSWORD_FILE is not set, so Redis would accept anyone."
+                " Mount the password Secret and set REDIS_PASSWORD_FILE"
+            )
+        try:
+            write_atomically(path, auth_include(self.password), mode=0o600)
+        except OSError as exc:
+            return f"Redis not started: its auth include {path} cannot be written ({exc})"
+        log.info("auth_conf_written", path=str(path))
+        return ""
 
     def started(self, status: str, reason: str) -> bool:
         with self.state.lock:

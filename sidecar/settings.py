@@ -33,6 +33,10 @@ class SidecarSettings:
     """HEAL_INTERVAL_SECONDS: how often the loop checks Redis and heals peers."""
     termination_log: Path = Path("/dev/termination-log")
     """TERMINATION_LOG: where a fatal startup error is written for `kubectl describe pod`."""
+    auth_conf: Path | None = None
+    """AUTH_CONF: where the sidecar writes Redis's auth include (requirepass and masterauth,
+    quoted so that every byte of the password file is the password) before Redis starts; the
+    redis container includes it. Unset: Redis gets its password elsewhere."""
     handover_timeout_seconds: float = 20.0
     """HANDOVER_TIMEOUT_SECONDS: how long the preStop hook (/prestop) waits for a replica to
     take over this master's slots before it lets the pod stop anyway; the pod's

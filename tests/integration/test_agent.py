@@ -96,7 +96,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 def agent_for(server: Server | str, tmp_path: Path, pod: int = 0) -> Agent:
     ip = server if isinstance(server, str) else server.ip
     secret = tmp_path / "password"
-    secret.write_text(PASSWORD + "\n")
+    secret.write_text(PASSWORD)
     (tmp_path / f"sidecar-{pod}").mkdir(exist_ok=True)
     settings = SidecarSettings(
         ClusterSettings("redis", "redis-hl", redis_port=PORT, redis_password_file=secret),

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from bootstrap.settings import parse_job_settings
+from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect
 from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.servers import server_bin
@@ -138,7 +139,7 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     # The Secret's mount path from the manifests; parsing checks the file is readable.
     assert job_env["REDIS_PASSWORD_FILE"].startswith("/etc/redis-auth/")
     secret = tmp_path / "password"
-    secret.write_text("from-the-secret\n")
+    secret.write_text("from-the-secret")
     settings = parse_job_settings([], {**job_env, "REDIS_PASSWORD_FILE": str(secret)})
     sts = by_kind(objects, "StatefulSet")
     assert settings.cluster_size == sts["spec"]["replicas"]
@@ -219,7 +220,8 @@ def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[red
     for directory in ("etc/redis", "etc/redis-auth", "run/redis", "data"):
         (tmp_path / directory).mkdir(parents=True)
     (tmp_path / "etc/redis/redis.conf").write_text(config["data"]["redis.conf"])
-    (tmp_path / "etc/redis-auth/password").write_text("s3cret pw")
+    # What the sidecar writes there (AUTH_CONF) before Redis starts.
+    (tmp_path / "run/redis/auth.conf").write_text(auth_include("s3cret pw"))
     script = container["command"][2].replace("exec redis-server ", f"exec {server_bin()} ")
     for path in ("/etc/redis-auth/", "/etc/redis/", "/run/redis/"):
         script = script.replace(path, f"{tmp_path}{path}")

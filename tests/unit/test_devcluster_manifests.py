@@ -30,7 +30,7 @@ def test_downward_api_values_fill_the_sidecar_env(tmp_path: Path) -> None:
         "spec.nodeName": "devnode-0",
     }
     secret = tmp_path / "password"
-    secret.write_text("s3cret\n")
+    secret.write_text("s3cret")
     env = {**m.settings, **m.env(m.sidecar_env, fields), "REDIS_PASSWORD_FILE": str(secret)}
     settings = parse_sidecar_settings([], env)
     assert (settings.pod_ip, settings.pod_name, settings.cluster.namespace) == (
@@ -55,7 +55,7 @@ def test_the_job_loads_both_settings_configmaps_and_the_pods_only_the_shared_one
     # Accepting a lost shard is a decision for one run, never the default.
     assert m.job_settings.get("REASSIGN_LOST_SLOTS", "false") == "false"
     secret = tmp_path / "password"
-    secret.write_text("s3cret\n")
+    secret.write_text("s3cret")
     job_env = {
         **m.job_settings,
         **m.env(m.job_env, {"metadata.namespace": "prod"}),

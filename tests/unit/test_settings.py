@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bootstrap.errors import BadSettings, ExitCode
 from bootstrap.settings import Settings, parse_job_settings
+from clusterkit.redisconf import password_bytes
 from clusterkit.settings import ClusterSettings
 
 REQUIRED = {"STATEFULSET_NAME": "redis", "HEADLESS_SERVICE": "redis-headless", "CLUSTER_SIZE": "6"}
@@ -50,7 +51,7 @@ def test_defaults_from_the_required_environment() -> None:
 
 def test_every_setting_from_the_environment(tmp_path: Path) -> None:
     secret = tmp_path / "password"
-    secret.write_text("s3cret\n")
+    secret.write_text("s3cret")
     s = parse_job_settings(
         [],
         {
@@ -246,21 +247,31 @@ def test_dns_nameserver_out_of_range_rejected(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "password"),
+    "content",
     [
-        ("s3cret\n", "s3cret"),
-        ("s3cret", "s3cret"),
-        ("s3cret\r\n", "s3cret"),
-        ("with space \n", "with space "),
-        ("", ""),
+        b"s3cret",
+        b"s3cret\n",
+        b"s3cret\r\n",
+        b'with "quotes" \\ %s \\n',
+        "pässwörd".encode(),
+        b"\xff\xfe",
     ],
 )
-def test_password_file(tmp_path: Path, content: str, password: str) -> None:
+def test_password_file_is_every_byte(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "pw"
-    path.write_bytes(content.encode())
+    path.write_bytes(content)
     s = settings_from(["--redis-password-file", str(path)])
     assert s.cluster.redis_password_file == path
-    assert s.cluster.read_password() == password
+    password = s.cluster.read_password()
+    assert password is not None and password_bytes(password) == content
+
+
+def test_empty_password_file_is_bad_settings(tmp_path: Path) -> None:
+    path = tmp_path / "pw"
+    path.write_bytes(b"")
+    with pytest.raises(BadSettings, match="is empty") as info:
+        settings_from(REDIS_PASSWORD_FILE=str(path))
+    assert info.value.exit_code == ExitCode.BAD_SETTINGS
 
 
 def test_unreadable_password_file_is_bad_settings(tmp_path: Path) -> None:

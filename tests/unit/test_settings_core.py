@@ -100,7 +100,6 @@ def run_main(
 
 BAD_INPUTS = [
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-    ({"REDIS_PASSWORD_FILE": "/nonexistent/password"}, "REDIS_PASSWORD_FILE"),
     ({"REDIS_PORT": "port"}, "REDIS_PORT"),
     ({"DNS_NAMESERVER": "[::1"}, "DNS_NAMESERVER"),
 ]
