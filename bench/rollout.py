@@ -15,17 +15,19 @@ outage), and the failed writes; afterwards every acknowledged write is read back
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import redis
 from redis.crc import key_slot
+from redis.exceptions import RedisClusterException
 
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
@@ -46,7 +48,8 @@ class ShardWriter:
     """One thread writing keys `{tag}:n` into one shard; the longest gap between acks."""
 
     tag: str
-    client: redis.RedisCluster
+    connect: Callable[[], redis.RedisCluster]
+    """A new cluster client at the pods' current addresses (every pod moves in a rollout)."""
     acknowledged: dict[str, str] = field(default_factory=dict)
     failed: int = 0
     longest_gap: float = 0.0
@@ -54,17 +57,21 @@ class ShardWriter:
 
     def run(self) -> None:
         last = time.monotonic()
+        client = self.connect()
         for n in range(WRITES_MAX):
             if self.stop.is_set():
                 return
             key = f"{self.tag}:{n}"
             try:
-                self.client.set(key, str(n))
-            except (redis.RedisError, AttributeError):
+                client.set(key, str(n))
+            except (redis.RedisError, RedisClusterException, AttributeError):
                 # AttributeError: redis-py's cluster client can trip over its slot cache while
-                # it refreshes; the write was not acknowledged either way.
+                # it refreshes; the write was not acknowledged either way. A client that lost
+                # every node it knew is made again from the current addresses.
                 self.failed += 1
                 time.sleep(0.01)
+                with contextlib.suppress(redis.RedisError, RedisClusterException):
+                    client = self.connect()
                 continue
             now = time.monotonic()
             self.longest_gap = max(self.longest_gap, now - last)
@@ -98,7 +105,7 @@ def one_run(mode: str, root: Path, down_seconds: float) -> Run:
         if cluster.run_job().returncode != 0:
             raise RuntimeError("the Job did not form the cluster")
         writers = [
-            ShardWriter(shard_tag(*slots), cluster.cluster_client()) for slots in SHARDS.values()
+            ShardWriter(shard_tag(*slots), cluster.cluster_client) for slots in SHARDS.values()
         ]
         threads = [threading.Thread(target=w.run, daemon=True) for w in writers]
         for thread in threads:
