@@ -109,6 +109,10 @@ def test_statefulset_runs_redis_behind_a_native_sidecar(objects: list[dict[str, 
     assert by_kind(objects, "CronJob")["spec"]["suspend"] is True
 
 
+TEST_MEMORY_LIMIT = 64 * 1024 * 1024
+"""The memory limit the redis container's command is run with here (the base asks for 1Gi)."""
+
+
 def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
     """A container's environment as the kubelet gives it (Downward API values filled in)."""
     configmaps = {
@@ -126,6 +130,10 @@ def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> di
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
+        elif "resourceFieldRef" in item["valueFrom"]:
+            # As the kubelet gives it: the small limit the shipped-config test runs Redis with.
+            assert item["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
+            env[item["name"]] = str(TEST_MEMORY_LIMIT)
         else:
             env[item["name"]] = downward[item["valueFrom"]["fieldRef"]["fieldPath"]]
     return env
@@ -262,3 +270,24 @@ def test_shipped_redis_conf_runs_a_cluster_node_with_a_password(
     host = shipped_redis.connection_pool.connection_kwargs["host"]
     with pytest.raises(redis.AuthenticationError):
         connect(host, 6379, None).ping()
+
+
+def test_shipped_redis_is_sized_from_its_memory_limit_with_the_aof_only(
+    shipped_redis: redis.Redis, objects: list[dict[str, Any]]
+) -> None:
+    container = by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    percent = int(settings_env(objects, container)["MAXMEMORY_PERCENT"])
+    reported = int(shipped_redis.config_get("maxmemory")["maxmemory"])
+    assert reported == TEST_MEMORY_LIMIT // 100 * percent
+    assert 0.6 * TEST_MEMORY_LIMIT <= reported <= 0.8 * TEST_MEMORY_LIMIT
+    assert shipped_redis.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+    assert shipped_redis.config_get("save")["save"] == ""
+    assert shipped_redis.config_get("appendonly")["appendonly"] == "yes"
+
+
+def test_every_container_of_the_redis_pod_is_guaranteed_qos(objects: list[dict[str, Any]]) -> None:
+    spec = by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        resources = container["resources"]
+        assert resources["requests"] == resources["limits"], container["name"]
+        assert set(resources["limits"]) == {"cpu", "memory"}, container["name"]
