@@ -277,7 +277,7 @@ def test_shipped_redis_is_sized_from_its_memory_limit_with_the_aof_only(
 ) -> None:
     container = by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
     percent = int(settings_env(objects, container)["MAXMEMORY_PERCENT"])
-    reported = int(shipped_redis.config_get("maxmemory")["maxmemory"])
+    reported = int(str(shipped_redis.config_get("maxmemory")["maxmemory"]))
     assert reported == TEST_MEMORY_LIMIT // 100 * percent
     assert 0.6 * TEST_MEMORY_LIMIT <= reported <= 0.8 * TEST_MEMORY_LIMIT
     assert shipped_redis.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
