@@ -14,7 +14,7 @@ from devcluster import manifests
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import rollout
-from tests.integration.writers import missing_keys, write_keys, writing
+from tests.integration.writers import formed_with_keys, missing_keys, writing
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +22,6 @@ MakeCluster = Callable[..., DevCluster]
 KEYS = 2000
 PRESTOP_SECONDS = 60.0
 """A bound that stops a hang; the handover itself takes about a second."""
-
-
-def formed_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
 
 
 def prestop(cluster: DevCluster, pod: str) -> dict[str, object]:
@@ -46,7 +39,7 @@ def role(cluster: DevCluster, pod: str) -> tuple[str, str]:
 def test_a_master_hands_over_to_its_replica_and_a_replica_stops_at_once(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-0")
     with writing(cluster) as acknowledged:
         answer = prestop(cluster, "redis-0")
@@ -64,7 +57,7 @@ def test_a_master_hands_over_to_its_replica_and_a_replica_stops_at_once(
 def test_a_master_without_a_healthy_replica_stops_without_a_handover(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-1")
     cluster.stop_pods([replica])
     answer = prestop(cluster, "redis-1")
@@ -76,7 +69,7 @@ def test_a_master_without_a_healthy_replica_stops_without_a_handover(
 def test_a_rolling_update_under_writes_loses_no_acknowledged_write(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     masters = {r["pod"] for r in cluster.roles() if r["role"] == "master"}
     with writing(cluster) as acknowledged:
         rollout(cluster, min_ready_seconds=1.0)

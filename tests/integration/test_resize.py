@@ -13,20 +13,12 @@ from clusterkit.slots import SLOT_COUNT
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from tests.integration.test_bootstrap import run_until_event
-from tests.integration.writers import missing_keys, write_keys, writing
+from tests.integration.writers import formed_with_keys, missing_keys, writing
 
 pytestmark = pytest.mark.integration
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 3000
-
-
-def formed_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
-    """6 pods formed by the Job, holding KEYS keys; returns the cluster and those keys."""
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
 
 
 BIG_VALUE_BYTES = 8 * 1024 * 1024
@@ -72,7 +64,7 @@ def slot_counts(cluster: DevCluster) -> dict[str, int]:
 
 
 def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     cluster.add_pods(3, replicas_per_master=2)
     with writing(cluster) as during:
         result = cluster.run_job(timeout=300)
@@ -86,7 +78,7 @@ def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) 
 def test_job_killed_in_the_middle_of_a_move_then_rerun_loses_nothing(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     cluster.add_pods(2)
     seen = run_until_event(cluster, "slot_moved")  # SIGKILL with moves still running
     assert "slot_moved" in seen
@@ -108,7 +100,7 @@ def assert_balanced(cluster: DevCluster, masters: int) -> None:
 
 def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
     """6 pods holding KEYS keys, scaled out to 8 by the Job; returns the cluster and the keys."""
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     cluster.add_pods(2)
     assert cluster.run_job(timeout=300).returncode == 0
     return cluster, before
@@ -130,7 +122,7 @@ def known_ids(cluster: DevCluster) -> set[str]:
 def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = formed_with_keys(make_cluster)
+    cluster, before = formed_with_keys(make_cluster, KEYS)
     typed = write_every_type(cluster)
     cluster.add_pods(2)
     with writing(cluster) as during_out:

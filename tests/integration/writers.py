@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -20,6 +20,16 @@ def write_keys(cluster: DevCluster, count: int) -> None:
     for i in range(count):
         pipe.set(f"key:{i}", str(i))
     pipe.execute()
+
+
+def formed_with_keys(
+    make_cluster: Callable[..., DevCluster], count: int
+) -> tuple[DevCluster, dict[str, str]]:
+    """6 pods formed by the Job, holding `count` keys; returns the cluster and those keys."""
+    cluster = make_cluster(6, 1)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, count)
+    return cluster, {f"key:{i}": str(i) for i in range(count)}
 
 
 def missing_keys(cluster: DevCluster, keys: dict[str, str]) -> list[str]:
