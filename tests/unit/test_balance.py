@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +31,23 @@ def test_moves_wait_until_the_new_master_is_known() -> None:
     assert any(isinstance(a, Meet) and a.ordinal == 6 for a in plan.actions)
     assert not any(isinstance(a, MoveSlot) for a in plan.actions)
     assert any("know each other" in reason for reason in plan.waiting)
+
+
+def test_moves_wait_until_the_new_master_sees_the_cluster_ok() -> None:
+    """Redis answers MIGRATE with CLUSTERDOWN on a master still in its rejoin delay."""
+    sim = formed_cluster(3, 1)
+    sim.add_pods(2)
+    shape = shape_of(4, 1)
+    for _ in range(5):  # until the plan wants to move slots (all masters know each other)
+        plan = make_plan(shape, sim.states())
+        if any(isinstance(a, MoveSlot) for a in plan.actions):
+            break
+        sim.apply_plan(plan)
+    states = sim.states()
+    states[6] = replace(states[6], info={**states[6].info, "cluster_state": "fail"})
+    waiting = make_plan(shape, states)
+    assert not any(isinstance(a, MoveSlot) for a in waiting.actions)
+    assert any("redis-6 to see cluster_state ok" in reason for reason in waiting.waiting)
 
 
 def test_six_to_nine_pods_at_two_replicas_per_master() -> None:
