@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced bench-resize clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-replaced: $(VENV)/.installed
 
 bench-resize: $(VENV)/.installed
 	$(PY) -m bench.resize
+
+# A rolling update under writes, with and without the preStop handover.
+bench-rollout: $(VENV)/.installed
+	$(PY) -m bench.rollout --rounds 2
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
