@@ -272,3 +272,26 @@ def test_a_failed_heal_leaves_readiness_to_redis_and_the_pod_map_is_kept(
         return line.address.ip == moved.ip and line.connected
 
     wait_until(healed, timeout=15, what="the master to reach the moved replica")
+
+
+def test_a_sidecar_restarted_beside_its_running_redis_leaves_nodes_conf_alone(
+    start: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Redis holds a lock on nodes.conf and owns it while it runs: a restarted sidecar must not
+    rewrite it, even when what it would read there looks wrong."""
+    server = start("running")
+    agent = agent_for(server, tmp_path)
+    conf = agent.settings.nodes_conf
+    conf.write_bytes(b"not a nodes.conf, but Redis's to handle\n")
+    assert agent.startup() is True
+    assert "already runs" in agent.state.startup_reason
+    assert conf.read_bytes() == b"not a nodes.conf, but Redis's to handle\n"
+
+
+def test_an_io_error_on_nodes_conf_holds_redis_back_with_the_reason(tmp_path: Path) -> None:
+    agent = agent_for(f"127.{random.randint(20, 250)}.99.98", tmp_path)  # Redis not running
+    agent.settings.nodes_conf.mkdir(parents=True)  # unreadable as a file: EISDIR
+    assert agent.startup() is False
+    assert agent.state.startup == "failed"
+    assert "could not be read or written" in agent.state.startup_reason
+    assert "Redis not started" in agent.state.startup_reason
