@@ -290,9 +290,10 @@ class DevCluster:
 
     def wipe(self, names: Iterable[str]) -> None:
         """A lost volume: stop the pods, empty their data directories, start them again at new
-        addresses (Redis comes back as a new node). Returns once they are started."""
+        addresses (Redis comes back as a new node). Returns once they are started. The pods
+        stop as in a crash (no preStop hook): a volume is lost with its node, not handed over."""
         names = list(names)
-        self.stop_pods(names)
+        self.stop_pods(names, prestop=False)
         for name in names:
             data = self.dirs.data_dir(name)
             shutil.rmtree(data)
