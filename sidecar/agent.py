@@ -120,11 +120,11 @@ class Agent:
 
     def write_auth_conf(self) -> str:
         """Write Redis's auth include (AUTH_CONF); "" when done, else why Redis must not start."""
+        if self.password_problem:
+            return f"Redis not started: {self.password_problem}"
         path = self.settings.auth_conf
         if path is None:
             return ""
-        if self.password_problem:
-            return f"Redis not started: {self.password_problem}"
         if self.password is None:
             return (
                 "Redis not started: REDIS_PASSWORD_FILE is not set, so Redis would accept anyone."
