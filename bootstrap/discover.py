@@ -10,8 +10,9 @@ import dns.resolver
 import redis
 import structlog
 
-from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout
+from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, TlsFailed
 from bootstrap.settings import Settings
+from clusterkit.access import explain_tls_failure
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.redisio import BUSY_PREFIXES, Reply, scatter
 from clusterkit.waiting import Deadline, WaitTimeout, wait_until
@@ -72,11 +73,15 @@ def wait_for_dns(
     return found
 
 
-def ping_problem(result: list[Reply] | Exception) -> str | None:
-    """None when the node answered PING; a short reason otherwise. Raises AuthFailed."""
+def ping_problem(result: list[Reply] | Exception, server_name: str) -> str | None:
+    """None when the node answered PING; a short reason otherwise. Raises AuthFailed, and
+    TlsFailed when the TLS handshake failed in a way no retry fixes."""
     reply = result if isinstance(result, Exception) else result[0]
     if not isinstance(reply, Exception):
         return None
+    tls_problem = explain_tls_failure(reply, server_name)
+    if tls_problem:
+        raise TlsFailed(f"{tls_problem}; then rerun the Job")
     text = str(reply) or type(reply).__name__
     if isinstance(reply, redis.AuthenticationError) or text.startswith(("NOAUTH", "WRONGPASS")):
         raise AuthFailed(text)
@@ -95,7 +100,7 @@ def wait_for_ping(
         waiting = [i for i in pods if i not in answered]
         results = scatter([(clients[i], [("PING",)]) for i in waiting])
         for ordinal, result in zip(waiting, results, strict=True):
-            problem = ping_problem(result)
+            problem = ping_problem(result, naming.pod_fqdn(ordinal))
             if problem is None:
                 answered.add(ordinal)
                 problems.pop(ordinal, None)
@@ -109,8 +114,9 @@ def wait_for_ping(
         missing = retry_until(deadline, "every node to answer PING", attempt)
     except AuthFailed as exc:
         raise AuthFailed(
-            f"Redis refused our password ({exc}). Check that REDIS_PASSWORD_FILE holds the same"
-            " password as Redis's requirepass (the Secret), then rerun the Job"
+            f"Redis refused {settings.cluster.read_access().who} ({exc}). Check that"
+            " REDIS_PASSWORD_FILE holds that user's password from the same Secret the sidecars"
+            " read (REDIS_USER names the user), then rerun the Job"
         ) from None
     if missing:
         detail = "; ".join(

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     REFUSED_UNSAFE = 5
     AUTH_FAILED = 6
     NOT_CONVERGED = 7
+    TLS_FAILED = 8
 
 
 class BootstrapError(Exception):
@@ -53,3 +54,8 @@ class AuthFailed(BootstrapError):
 class NotConverged(BootstrapError):
     exit_code = ExitCode.NOT_CONVERGED
     event = "not_converged"
+
+
+class TlsFailed(BootstrapError):
+    exit_code = ExitCode.TLS_FAILED
+    event = "tls_failed"

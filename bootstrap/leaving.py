@@ -14,6 +14,7 @@ import dns.resolver
 import redis
 import structlog
 
+from clusterkit.access import Access
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.model import PodState
 from clusterkit.naming import PodNaming
@@ -35,14 +36,14 @@ class LeavingPods:
         size: int,
         *,
         port: int,
-        password: str | None,
+        access: Access,
         timeout: float,
     ) -> None:
         self.resolver = resolver
         self.naming = naming
         self.size = size
         self.port = port
-        self.password = password
+        self.access = access
         self.timeout = timeout
         self.addresses: dict[int, str] = {}
         self.clients: dict[int, redis.Redis] = {}
@@ -62,7 +63,13 @@ class LeavingPods:
             if ordinal in self.clients:
                 self.clients[ordinal].close()
             self.addresses[ordinal] = ip
-            self.clients[ordinal] = connect(ip, self.port, self.password, timeout=self.timeout)
+            self.clients[ordinal] = connect(
+                ip,
+                self.port,
+                self.access,
+                timeout=self.timeout,
+                server_name=self.naming.pod_fqdn(ordinal),
+            )
         self.seen.add(ordinal)
         return True
 

@@ -15,6 +15,7 @@ from bootstrap.leaving import LeavingPods
 from bootstrap.openwatch import OpenSlotWatch
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
+from clusterkit.access import Access
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
 from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
@@ -91,7 +92,7 @@ def run(settings: Settings) -> Outcome:
         replicas_per_master=settings.replicas_per_master,
         timeout_seconds=settings.timeout_seconds,
     )
-    password = cluster.read_password()
+    access = cluster.read_access()
     try:
         resolver = make_resolver(cluster.nameserver_address())
     except ValueError as exc:
@@ -102,7 +103,13 @@ def run(settings: Settings) -> Outcome:
         pods={cluster.naming.pod_name(i): ip for i, ip in sorted(addresses.items())},
     )
     clients = {
-        i: connect(ip, cluster.redis_port, password, timeout=NODE_TIMEOUT_SECONDS)
+        i: connect(
+            ip,
+            cluster.redis_port,
+            access,
+            timeout=NODE_TIMEOUT_SECONDS,
+            server_name=cluster.naming.pod_fqdn(i),
+        )
         for i, ip in addresses.items()
     }
     wait_for_ping(addresses, clients, settings, deadline)
@@ -113,7 +120,7 @@ def run(settings: Settings) -> Outcome:
         cluster.naming,
         settings.cluster_size,
         port=cluster.redis_port,
-        password=password,
+        access=access,
         timeout=NODE_TIMEOUT_SECONDS,
     )
     leaving.probe()
@@ -125,7 +132,7 @@ def run(settings: Settings) -> Outcome:
         clients=clients,
         hosts=hosts,
         deadline=deadline,
-        password=password,
+        access=access,
         leaving=leaving,
     )
     if leaving.seen:
@@ -152,7 +159,7 @@ def converge(
     clients: dict[int, redis.Redis],
     hosts: dict[int, str],
     deadline: Deadline,
-    password: str | None = None,
+    access: Access | None = None,
     leaving: LeavingPods | None = None,
 ) -> Outcome:
     naming = settings.cluster.naming
@@ -188,7 +195,7 @@ def converge(
             if plan.actions:
                 acted = True
                 try:
-                    counts = apply_actions(plan.actions, everyone, naming, password=password)
+                    counts = apply_actions(plan.actions, everyone, naming, access=access)
                 except KeyConflict as conflict:
                     raise RefusedUnsafe(conflict_message(conflict)) from None
                 progress = Convergence(*settle_shape(plan))

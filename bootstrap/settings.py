@@ -45,7 +45,7 @@ class Settings:
             raise SettingsError(f"TIMEOUT_SECONDS={self.timeout_seconds} must be positive")
         if not 0 < self.sidecar_port < 65536:
             raise SettingsError(f"SIDECAR_PORT={self.sidecar_port} must be 1..65535")
-        self.cluster.read_password()  # a missing or empty Secret: exit 2 before any work
+        self.cluster.read_access()  # a missing or empty Secret: exit 2 before any work
 
     @property
     def masters(self) -> int:

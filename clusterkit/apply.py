@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import redis
 import structlog
 
+from clusterkit.access import Access
 from clusterkit.migrate import move_slots
 from clusterkit.model import (
     STEP_NAMES,
@@ -93,10 +94,10 @@ def apply_actions(
     clients: dict[int, redis.Redis],
     naming: PodNaming,
     *,
-    password: str | None = None,
+    access: Access | None = None,
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
-    go to clusterkit.migrate (MIGRATE authenticates to the target with `password`) and may raise
+    go to clusterkit.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
     its KeyConflict: a key with different values on both sides stops the run."""
     counts: dict[str, int] = {}
     for kind in STEP_ORDER:
@@ -105,7 +106,7 @@ def apply_actions(
             continue
         if kind is MoveSlot:
             moves = [a for a in batch if isinstance(a, MoveSlot)]
-            outcomes: dict[Action, str] = dict(move_slots(moves, clients, naming, password).items())
+            outcomes: dict[Action, str] = dict(move_slots(moves, clients, naming, access).items())
         elif kind is Reset:
             resets = [a for a in batch if isinstance(a, Reset)]
             outcomes = dict(reset_nodes(resets, clients, naming).items())

@@ -21,6 +21,7 @@ from typing import cast
 import redis
 import structlog
 
+from clusterkit.access import Access
 from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
@@ -83,12 +84,12 @@ def move_slots(
     moves: Sequence[MoveSlot],
     clients: dict[int, redis.Redis],
     naming: PodNaming,
-    password: str | None,
+    access: Access | None,
 ) -> dict[MoveSlot, str]:
     """Carry out the moves: "done" or "failed" per move (a failed one is logged and left open).
     Raises KeyConflict, after the moves already running have ended, when one found a key with
     different values on both sides."""
-    mover = Mover(clients, naming, password, Progress(len(moves)))
+    mover = Mover(clients, naming, access, Progress(len(moves)))
     waves = move_waves(moves)
     try:
         with ThreadPoolExecutor(min(MOVE_THREADS, max(map(len, waves), default=1)), "move") as pool:
@@ -118,12 +119,12 @@ class Mover:
         self,
         clients: dict[int, redis.Redis],
         naming: PodNaming,
-        password: str | None,
+        access: Access | None,
         progress: Progress,
     ) -> None:
         self.clients = clients
         self.naming = naming
-        self.password = password
+        self.access = access
         self.progress = progress
         self.outcomes: dict[MoveSlot, str] = {}
         self.conflicts: list[KeyConflict] = []
@@ -132,12 +133,17 @@ class Mover:
         self.key_clients: dict[tuple[str, int], redis.Redis] = {}
         self.announced: list[tuple[int, Future[list[Reply] | Exception]]] = []
 
-    def key_client(self, ip: str, port: int) -> redis.Redis:
+    def key_client(self, ip: str, port: int, ordinal: int) -> redis.Redis:
         """A bytes client with a long timeout (key names and DUMP payloads are binary)."""
         with self.lock:
             if (ip, port) not in self.key_clients:
                 self.key_clients[ip, port] = connect(
-                    ip, port, self.password, KEY_SOCKET_SECONDS, decode=False
+                    ip,
+                    port,
+                    self.access,
+                    KEY_SOCKET_SECONDS,
+                    decode=False,
+                    server_name=self.naming.pod_fqdn(ordinal),
                 )
             return self.key_clients[ip, port]
 
@@ -168,8 +174,8 @@ class Mover:
         source, the keys slot by slot, NODE on the target, NODE on the source."""
         started = time.monotonic()
         first = chunk[0]
-        source = self.key_client(first.source_ip, first.source_port)
-        target = self.key_client(first.target_ip, first.target_port)
+        source = self.key_client(first.source_ip, first.source_port, first.ordinal)
+        target = self.key_client(first.target_ip, first.target_port, first.target)
         failed: dict[MoveSlot, str] = {}
         live = setslots(target, chunk, "IMPORTING", failed, lambda m: m.source_id)
         live = setslots(source, live, "MIGRATING", failed, lambda m: m.target_id)
@@ -243,8 +249,8 @@ class Mover:
         """Stray keys of a slot the target owns: the slot is opened on the source (importing,
         so that MIGRATE runs there instead of being redirected to the owner), emptied, set
         STABLE and assigned to the target. Returns the keys moved."""
-        source = self.key_client(move.source_ip, move.source_port)
-        target = self.key_client(move.target_ip, move.target_port)
+        source = self.key_client(move.source_ip, move.source_port, move.ordinal)
+        target = self.key_client(move.target_ip, move.target_port, move.target)
         setslot(source, move.slot, "IMPORTING", move.target_id)
         keys = self.migrate_keys(move, source, target)
         setslot(source, move.slot, "STABLE")
@@ -280,7 +286,7 @@ class Mover:
     ) -> int:
         """MIGRATE every key of the slot from source to target, a batch at a time; `listed` is
         the slot's first GETKEYSINSLOT reply when already asked."""
-        auth: tuple[str, ...] = ("AUTH", self.password) if self.password else ()
+        auth = self.access.auth_args() if self.access else ()
         moved = 0
         previous: list[bytes] = []
         while True:

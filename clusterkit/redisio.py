@@ -2,36 +2,76 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import redis
+import redis.connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from clusterkit.access import NO_ACCESS, Access, TlsClient, TlsError
 
 # Replies that mean "alive but busy" rather than "broken".
 BUSY_PREFIXES = ("LOADING", "MASTERDOWN", "BUSY")
 
 
+class TlsConnection(redis.connection.Connection):
+    """A TLS connection to an address we resolved ourselves, whose certificate must name
+    `server_name` (the pod's FQDN), with the client certificate Redis asks for."""
+
+    def __init__(self, *, tls: TlsClient, server_name: str, **kwargs: Any) -> None:
+        self.tls = tls
+        self.server_name = server_name
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]  # redis-py is untyped here
+
+    def _connect(self) -> socket.socket:
+        sock: socket.socket = super()._connect()  # type: ignore[no-untyped-call]  # as above
+        try:
+            return self.tls.context().wrap_socket(sock, server_hostname=self.server_name)
+        except BaseException:
+            sock.close()
+            raise
+
+
 def connect(
-    ip: str, port: int, password: str | None, timeout: float = 2.0, *, decode: bool = True
+    ip: str,
+    port: int,
+    access: Access | None,
+    timeout: float = 2.0,
+    *,
+    decode: bool = True,
+    server_name: str | None = None,
 ) -> redis.Redis:
     """A client that fails fast: our own loops decide when to retry, not redis-py's defaults.
-    `decode=False` answers bytes: key names and DUMP payloads are binary."""
-    return redis.Redis(
-        host=ip,
-        port=port,
-        password=password,
-        decode_responses=decode,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+    `decode=False` answers bytes: key names and DUMP payloads are binary. Over TLS the
+    server's certificate must name `server_name` (required then: the pod's FQDN)."""
+    access = access or NO_ACCESS
+    kwargs: dict[str, Any] = {
+        "host": ip,
+        "port": port,
+        "username": access.username,
+        "password": access.password,
+        "decode_responses": decode,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
         # A password's bytes that are not UTF-8 are kept as surrogates (clusterkit.settings):
         # encoded back, Redis gets the file's bytes.
-        encoding_errors="surrogateescape",
+        "encoding_errors": "surrogateescape",
         # No CLIENT SETINFO on connect: two round trips per connection, hundreds of connections.
-        driver_info=None,
+        "driver_info": None,
+    }
+    if access.tls is None:
+        return redis.Redis(connection_pool=redis.ConnectionPool(**kwargs))
+    if not server_name:
+        raise TlsError(f"no name to check the certificate of {ip}:{port} against")
+    pool = redis.ConnectionPool(
+        connection_class=TlsConnection, tls=access.tls, server_name=server_name, **kwargs
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def parse_info(text: str) -> dict[str, str]:

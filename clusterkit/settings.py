@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from clusterkit.access import Access, TlsClient, TlsFiles
 from clusterkit.dnsio import parse_nameserver
 from clusterkit.naming import PodNaming
 
@@ -48,13 +49,25 @@ class ClusterSettings:
     redis_port: int = 6379
     """REDIS_PORT: Redis's client port; the cluster bus listens on port + 10000."""
     redis_password_file: Path | None = None
-    """REDIS_PASSWORD_FILE: file holding the password: every byte of it, a trailing newline
-    included, as Redis gets it from the sidecar; unset = no auth. Read by each program at its
-    start (the Job exits 2, the sidecar holds Redis back) when missing, unreadable or empty."""
+    """REDIS_PASSWORD_FILE: file holding REDIS_USER's password: every byte of it, a trailing
+    newline included; unset = no auth. Missing while a `password` file sits beside it (a Secret
+    of the single-password layout): that password, as the default user. Read by each program at
+    its start (the Job exits 2, the sidecar holds Redis back) when missing, unreadable or
+    empty."""
     dns_nameserver: str | None = None
     """DNS_NAMESERVER: `host[:port]` (`[v6]:port`) to ask instead of the system resolver."""
     log_level: str = "INFO"
     """LOG_LEVEL: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case)."""
+    redis_user: str | None = None
+    """REDIS_USER: the ACL user this program authenticates as (`bootstrap` for the Job,
+    `sidecar` for the sidecar); unset = Redis's default user (the single-password layout)."""
+    tls_ca_file: Path | None = None
+    """TLS_CA_FILE: the CA that signed Redis's certificates (ca.crt). Set: every connection is
+    TLS, and the server's certificate must name the pod's FQDN. Unset: plain TCP."""
+    tls_cert_file: Path | None = None
+    """TLS_CERT_FILE: the certificate this program presents (tls.crt; Redis requires one)."""
+    tls_key_file: Path | None = None
+    """TLS_KEY_FILE: its private key (tls.key)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.redis_port <= MAX_REDIS_PORT:
@@ -71,6 +84,32 @@ class ClusterSettings:
             if not getattr(self, name).strip():
                 raise SettingsError(f"{name.upper()} must not be blank")
         self.nameserver_address()
+        tls = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if any(tls) and not all(tls):
+            raise SettingsError(
+                "TLS_CA_FILE, TLS_CERT_FILE and TLS_KEY_FILE go together: set all three (TLS)"
+                " or none (plain TCP)"
+            )
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        if self.tls_ca_file and self.tls_cert_file and self.tls_key_file:
+            return TlsFiles(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        return None
+
+    def read_access(self) -> Access:
+        """Who this program is to Redis and how it connects. Raises SettingsError when the
+        password file is missing, unreadable or empty."""
+        files = self.tls_files
+        tls = TlsClient(files) if files else None
+        path = self.redis_password_file
+        if path is None:
+            return Access(None, self.redis_user, tls)
+        legacy = path.parent / "password"
+        if self.redis_user and not path.exists() and legacy.exists():
+            # A Secret of the single-password layout: the default user, as before users.
+            return Access(read_secret_file(legacy, "REDIS_PASSWORD_FILE"), None, tls)
+        return Access(read_secret_file(path, "REDIS_PASSWORD_FILE"), self.redis_user, tls)
 
     @property
     def naming(self) -> PodNaming:
@@ -87,26 +126,22 @@ class ClusterSettings:
         except ValueError as exc:
             raise SettingsError(f"DNS_NAMESERVER: {exc}") from None
 
-    def read_password(self) -> str | None:
-        """The password, every byte of the file (bytes that are not UTF-8 kept as surrogates,
-        which the Redis clients encode back); None without a file. Raises SettingsError when
-        the file is missing, unreadable or empty."""
-        path = self.redis_password_file
-        if path is None:
-            return None
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise SettingsError(
-                f"REDIS_PASSWORD_FILE={path} cannot be read ({exc.strerror}); mount the Secret"
-                " there (its key must exist) or unset the variable"
-            ) from None
-        if not raw:
-            raise SettingsError(
-                f"REDIS_PASSWORD_FILE={path} is empty: Redis would accept anyone. Put a password"
-                " in the Secret"
-            )
-        return raw.decode("utf-8", "surrogateescape")
+
+def read_secret_file(path: Path, variable: str) -> str:
+    """Every byte of a password file (bytes that are not UTF-8 kept as surrogates, which the
+    Redis clients encode back). Raises SettingsError when missing, unreadable or empty."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SettingsError(
+            f"{variable}={path} cannot be read ({exc.strerror}); mount the Secret there (its"
+            " key must exist) or unset the variable"
+        ) from None
+    if not raw:
+        raise SettingsError(
+            f"{variable}={path} is empty: Redis would accept anyone. Put a password in the Secret"
+        )
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def parse_settings(

@@ -19,7 +19,7 @@ from devcluster.table import print_table
 
 def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
     print(f"starting DNS and {args.pods} pods in {cluster.dirs.root} ...")
-    cluster.up(args.pods, args.replicas_per_master)
+    cluster.up(args.pods, args.replicas_per_master, users=args.acl, tls=args.tls)
     state = cluster.require()
     print(
         f"pods up on 127.{state.octet}.0.0/16, DNS at {state.dns_nameserver};"
@@ -34,7 +34,9 @@ def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
         return result.returncode or 1
     print(f"cluster formed in {summary['seconds']} s (Job log: {cluster.dirs.root / 'job.log'})")
     print_table(cluster.roles())
-    print(f"password: {cluster.dirs.password_file}")
+    for key, value in cluster.credentials.status().items():
+        if value:
+            print(f"{key}: {value}")
     return 0
 
 
@@ -122,7 +124,7 @@ def cmd_down(cluster: DevCluster, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(cluster: DevCluster, args: argparse.Namespace) -> int:
-    return run_demo(cluster)
+    return run_demo(cluster, users=args.acl, tls=args.tls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods", type=int, default=6)
     up.add_argument("--replicas-per-master", type=int, default=1)
     up.add_argument("--timeout", type=int, default=120, help="the Job's TIMEOUT_SECONDS")
+    add_security_flags(up)
     up.set_defaults(func=cmd_up)
     status = sub.add_parser("status", help="pods, roles and slots")
     status.add_argument("--json", action="store_true", help="pods, addresses, password file")
@@ -172,10 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     roll.add_argument("--no-prestop", action="store_true", help="skip the preStop hook")
     roll.set_defaults(func=cmd_rollout)
     sub.add_parser("down", help="stop everything and remove the state").set_defaults(func=cmd_down)
-    sub.add_parser(
-        "demo", help="up, failover, rejoin, a lost volume, full restart, down"
-    ).set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="up, failover, rejoin, a lost volume, full restart, down")
+    add_security_flags(demo)
+    demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def add_security_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--acl", action="store_true", help="ACL users (app, bootstrap, sidecar, replication)"
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="TLS on every link, per-pod certificates; ACL users"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,6 @@ follows them, and the real bootstrap Job. Used by the CLI, the demo, the tests a
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -13,17 +12,18 @@ from pathlib import Path
 
 import redis
 
-from clusterkit.atomicfile import write_atomically
 from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline
 from devcluster import manifests, processes
+from devcluster.credentials import ADMIN_USER, Credentials
 from devcluster.dnsserver import write_zone
 from devcluster.jobs import JobResult, free_octet, parse_events
 from devcluster.servers import server_marker
 from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
+from sidecar import redisfiles
+from sidecar.settings import parse_sidecar_settings
 
 
 class DevCluster:
@@ -41,9 +41,13 @@ class DevCluster:
         return self.state
 
     @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.dirs, self.require())
+
+    @property
     def password(self) -> str:
-        """Every byte of the password file, as the Job and the sidecars read it."""
-        return self.dirs.password_file.read_bytes().decode("utf-8", "surrogateescape")
+        """The password `client()` uses: every byte of the file, as the programs read it."""
+        return self.credentials.password_of(ADMIN_USER)
 
     def auth_conf(self, pod: PodRecord) -> Path:
         """Where the pod's sidecar writes Redis's auth include (AUTH_CONF)."""
@@ -51,17 +55,19 @@ class DevCluster:
 
     def client(self, name: str, timeout: float = 2.0) -> redis.Redis:
         state = self.require()
-        return connect(state.pod(name).ip, state.port, self.password, timeout)
+        pod = state.pod(name)
+        fqdn = state.naming.pod_fqdn(pod.ordinal)
+        return connect(pod.ip, state.port, self.credentials.access(), timeout, server_name=fqdn)
 
     def cluster_client(self) -> redis.RedisCluster:
         state = self.require()
         running = [p for p in state.pods if p.pid is not None]
         return redis.RedisCluster(
             startup_nodes=[redis.cluster.ClusterNode(p.ip, state.port) for p in running],
-            password=self.password,
             decode_responses=True,
             socket_timeout=2.0,
             encoding_errors="surrogateescape",  # a password's non-UTF-8 bytes, as in connect()
+            **self.credentials.cluster_client_options(),
         )
 
     def status(self) -> dict[str, object]:
@@ -76,7 +82,7 @@ class DevCluster:
                 }
                 for p in state.pods
             ],
-            "password_file": str(self.dirs.password_file),
+            **self.credentials.status(),
             "dns_nameserver": state.dns_nameserver,
             "state_dir": str(self.dirs.root),
         }
@@ -117,9 +123,13 @@ class DevCluster:
         replicas_per_master: int = 1,
         sidecars: bool = True,
         password: bytes | None = None,
+        *,
+        users: bool = False,
+        tls: bool = False,
     ) -> None:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work);
-        `password`: the password file's bytes (default: a random one)."""
+        `password`: the single-password layout's bytes (default: a random one); `users`: ACL
+        users instead; `tls`: TLS on every link (with users)."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
         settings = manifests.load().settings
@@ -131,12 +141,13 @@ class DevCluster:
             service=settings["HEADLESS_SERVICE"],
             cluster_domain=settings["CLUSTER_DOMAIN"],
             port=int(settings["REDIS_PORT"]),
+            users=users or tls,
+            tls=tls,
         )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
-        self.dirs.password_file.write_bytes(password or secrets.token_urlsafe(24).encode())
-        self.dirs.password_file.chmod(0o600)
         self.state = state
+        self.credentials.create(password)
         self.dirs.save(state)
         self.write_zone()
         state.dns_pid = processes.start_dns(
@@ -159,6 +170,7 @@ class DevCluster:
             pod.running = True
             self.dirs.pod_dir(pod.name).mkdir(parents=True, exist_ok=True)
             self.dirs.data_dir(pod.name).mkdir(parents=True, exist_ok=True)
+            self.credentials.issue_pod(pod.ordinal)
         self.dirs.save(state)
         self.write_zone()
         held_back: dict[str, str] = {}
@@ -176,7 +188,6 @@ class DevCluster:
                 )
                 if not started:
                     held_back[pod.name] = reason
-        password = self.password
         for pod in records:
             if pod.name in held_back:
                 continue
@@ -185,7 +196,8 @@ class DevCluster:
             config = self.dirs.pod_dir(pod.name) / "redis.conf"
             if not state.sidecars:
                 # Without a sidecar, the include is written as the sidecar would write it.
-                write_atomically(self.auth_conf(pod), auth_include(password), mode=0o600)
+                settings = parse_sidecar_settings([], self.sidecar_env(pod))
+                redisfiles.write(settings, self.auth_conf(pod))
             processes.write_pod_config(
                 config,
                 ip=pod.ip,
@@ -198,18 +210,25 @@ class DevCluster:
         self.dirs.save(state)
         for pod in records:
             if pod.pid is not None:
-                processes.wait_for_redis(pod.ip, state.port, password, pod.pid)
+                fqdn = state.naming.pod_fqdn(pod.ordinal)
+                access = self.credentials.access()
+                processes.wait_for_redis(pod.ip, state.port, access, server_name=fqdn, pid=pod.pid)
         return held_back
 
     def sidecar_url(self, pod: PodRecord, path: str) -> str:
         return f"http://{self.require().pod(pod.name).ip}:{manifests.load().sidecar_port}{path}"
 
-    def loopback_env(self, settings: dict[str, str]) -> dict[str, str]:
-        """Settings from the ConfigMaps, with what differs on loopback: password file and DNS."""
+    def loopback_env(
+        self, settings: dict[str, str], holder: str, run_dir: Path | None = None
+    ) -> dict[str, str]:
+        """A program's environment with what differs on loopback: the Secrets' and volumes'
+        paths, TLS files (`holder`'s certificate) and DNS."""
+        credentials = self.credentials
+        run = run_dir or self.dirs.root
         return {
             **os.environ,
-            **settings,
-            "REDIS_PASSWORD_FILE": str(self.dirs.password_file),
+            **{k: credentials.localize(v, run) for k, v in settings.items()},
+            **credentials.env(holder),
             "DNS_NAMESERVER": self.require().dns_nameserver,
         }
 
@@ -222,9 +241,10 @@ class DevCluster:
             "metadata.namespace": self.require().namespace,
             "spec.nodeName": f"devnode-{pod.ordinal % 3}",
         }
+        m = manifests.load()
+        run_dir = self.dirs.pod_dir(pod.name)
         return {
-            **self.loopback_env(manifests.load().settings),
-            **manifests.load().env(manifests.load().sidecar_env, fields),
+            **self.loopback_env({**m.settings, **m.env(m.sidecar_env, fields)}, pod.name, run_dir),
             "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
             "HTTP_HOST": pod.ip,
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
@@ -331,8 +351,10 @@ class DevCluster:
         state = self.require()
         m = manifests.load()
         return {
-            **self.loopback_env(m.job_settings),
-            **m.env(m.job_env, {"metadata.namespace": state.namespace}),
+            **self.loopback_env(
+                {**m.job_settings, **m.env(m.job_env, {"metadata.namespace": state.namespace})},
+                "job",
+            ),
             "CLUSTER_SIZE": str(len(state.pods)),
             "REPLICAS_PER_MASTER": str(state.replicas_per_master),
             **overrides,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 
+from clusterkit.access import Access
 from clusterkit.httpget import http_get
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline, WaitTimeout, wait_until
@@ -90,9 +91,11 @@ def start_redis(config: Path) -> int:
     return process.pid
 
 
-def wait_for_redis(ip: str, port: int, password: str, pid: int, timeout: float = 15.0) -> None:
+def wait_for_redis(
+    ip: str, port: int, access: Access, *, server_name: str, pid: int, timeout: float = 15.0
+) -> None:
     """Until the server answers (LOADING counts: it is up). Raises if it died or never answers."""
-    client = connect(ip, port, password, timeout=0.5)
+    client = connect(ip, port, access, timeout=0.5, server_name=server_name)
 
     def answers() -> bool:
         if not alive(pid, server_marker()):

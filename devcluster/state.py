@@ -49,6 +49,11 @@ class ClusterState:
     replicas_per_master: int = 1
     sidecars: bool = True
     """Run the sidecar in every pod, as the StatefulSet does (the formation benchmark doesn't)."""
+    users: bool = False
+    """ACL users (app, bootstrap, sidecar, replication; `default` off), as the base deploys;
+    False: the single-password layout (one `password` key, the default user)."""
+    tls: bool = False
+    """TLS on every link with per-pod certificates from a devcluster CA (implies users)."""
     next_address: int = 1
     """Counter for pod addresses: each (re)start takes the next one, as new pods get new IPs."""
     dns_pid: int | None = None
@@ -109,8 +114,22 @@ class StateDir:
         return self.root / "dns-zone.json"
 
     @property
+    def auth_dir(self) -> Path:
+        """The users Secret as the sidecar mounts it (/etc/redis-auth): one file per key."""
+        return self.root / "auth"
+
+    @property
     def password_file(self) -> Path:
-        return self.root / "password"
+        """The single-password layout's only key."""
+        return self.auth_dir / "password"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.root / "tls" / "ca"
+
+    def tls_dir(self, holder: str) -> Path:
+        """A TLS Secret's mount (tls.crt, tls.key, ca.crt) for a pod, the Job or the app."""
+        return self.root / "tls" / holder
 
     def pod_dir(self, name: str) -> Path:
         return self.root / "pods" / name

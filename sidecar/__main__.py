@@ -107,7 +107,9 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     agent = Agent(settings, state, resolver)
     state.prestop = agent.prestop
     # The liveness PING runs beside the loop, so nothing the loop does can delay it.
-    PingCheck(settings.pod_ip, settings.cluster.redis_port, agent.password, state).start(stop)
+    PingCheck(
+        settings.pod_ip, settings.cluster.redis_port, agent.access, state, settings.pod_fqdn
+    ).start(stop)
     agent.startup()  # a failure is reported on /startupz; the loop still turns for the probes
     agent.run(stop)
     server.shutdown()

@@ -11,14 +11,15 @@ import dns.resolver
 import redis
 import structlog
 
+from clusterkit.access import NO_ACCESS, TlsError
 from clusterkit.atomicfile import write_atomically
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.ghosts import pod_map_from
 from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
-from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect, info_fields
 from clusterkit.settings import SettingsError
 from clusterkit.slots import format_ranges
+from sidecar import redisfiles
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
 from sidecar.heal import RateLimit, heal_candidates, plan_meets
@@ -28,6 +29,7 @@ from sidecar.pingcheck import ping
 from sidecar.readiness import readiness, unserved_slots
 from sidecar.rejoin import Rejoin, RejoinStatus
 from sidecar.settings import SidecarSettings
+from sidecar.tlsreload import TlsReload
 
 log = structlog.get_logger()
 
@@ -45,13 +47,12 @@ class Agent:
         self.resolver = resolver
         self.password_problem = ""
         try:
-            self.password = settings.cluster.read_password()
+            self.access = settings.cluster.read_access()
         except SettingsError as exc:
             # Reported on /startupz (Redis held back) rather than a crash loop of the sidecar.
-            self.password, self.password_problem = None, str(exc)
-        self.redis = connect(
-            settings.pod_ip, settings.cluster.redis_port, self.password, PING_TIMEOUT_SECONDS
-        )
+            self.access, self.password_problem = NO_ACCESS, str(exc)
+        self.redis = self.own_client(PING_TIMEOUT_SECONDS)
+        self.tls_reload = TlsReload(settings.cluster)
         self.meet_limit = RateLimit(seconds=5.0)
         self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)
@@ -64,7 +65,7 @@ class Agent:
                 ordinal=ordinal,
                 port=settings.cluster.redis_port,
                 sidecar_port=settings.http_port,
-                password=self.password,
+                access=self.access,
                 resolve=self.resolve,
             )
         )
@@ -80,7 +81,7 @@ class Agent:
     def startup(self) -> bool:
         """Fix nodes.conf; True when Redis may start. A failure is reported, never raised."""
         s = self.settings
-        own = connect(s.pod_ip, s.cluster.redis_port, self.password, 1.0)
+        own = self.own_client(1.0)
         outcome, _ = ping(own)
         own.close()
         if outcome != "down":
@@ -118,23 +119,35 @@ class Agent:
         )
         return self.started("ok", f"nodes.conf {report.outcome}")
 
+    def own_client(self, timeout: float) -> redis.Redis:
+        s = self.settings
+        return connect(s.pod_ip, s.cluster.redis_port, self.access, timeout, server_name=s.pod_fqdn)
+
     def write_auth_conf(self) -> str:
-        """Write Redis's auth include (AUTH_CONF); "" when done, else why Redis must not start."""
+        """Write Redis's include (AUTH_CONF) and ACL file; "" when done, else why Redis must not
+        start."""
         if self.password_problem:
             return f"Redis not started: {self.password_problem}"
+        if self.access.tls is not None:
+            try:
+                self.access.tls.context()
+            except TlsError as exc:
+                return f"Redis not started: {exc}"
         path = self.settings.auth_conf
         if path is None:
             return ""
-        if self.password is None:
-            return (
-                "Redis not started: REDIS_PASSWORD_FILE is not set, so Redis would accept anyone."
-                " Mount the password Secret and set REDIS_PASSWORD_FILE"
-            )
         try:
-            write_atomically(path, auth_include(self.password), mode=0o600)
+            files = redisfiles.write(self.settings, path)
+        except redisfiles.RedisFilesError as exc:
+            return f"Redis not started: {exc}"
         except OSError as exc:
-            return f"Redis not started: its auth include {path} cannot be written ({exc})"
-        log.info("auth_conf_written", path=str(path))
+            return f"Redis not started: its include {path} cannot be written ({exc})"
+        log.info(
+            "auth_conf_written",
+            path=str(path),
+            acl_users=files.users,
+            tls=self.access.tls is not None,
+        )
         return ""
 
     def started(self, status: str, reason: str) -> bool:
@@ -154,7 +167,11 @@ class Agent:
         s = self.settings
         log.info("prestop_started", timeout_seconds=s.handover_timeout_seconds)
         result = hand_over(
-            s.pod_ip, s.cluster.redis_port, self.password, s.handover_timeout_seconds
+            s.pod_ip,
+            s.cluster.redis_port,
+            self.access,
+            s.handover_timeout_seconds,
+            server_name=s.pod_fqdn,
         )
         self.metrics.handovers.labels(result.outcome).inc()
         level = log.warning if result.outcome in ("timed_out", "failed") else log.info
@@ -173,6 +190,7 @@ class Agent:
         self.metrics.loop_turns.inc()
         try:
             if self.ping():
+                self.tls_reload.check(self.redis)
                 self.observe_and_heal()
         except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
             log.warning("turn_failed", error=str(exc))
@@ -265,7 +283,11 @@ class Agent:
             return None
         try:
             peer = connect(
-                ip, self.settings.cluster.redis_port, self.password, PEER_TIMEOUT_SECONDS
+                ip,
+                self.settings.cluster.redis_port,
+                self.access,
+                PEER_TIMEOUT_SECONDS,
+                server_name=fqdn,
             )
             answered = str(peer.execute_command("CLUSTER", "MYID"))
             peer.close()

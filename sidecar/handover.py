@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 
+from clusterkit.access import Access
 from clusterkit.nodes import NodeLine, myself, parse_cluster_nodes
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline
@@ -71,14 +72,20 @@ def ranked_replicas(nodes: Sequence[NodeLine], replication: Mapping[str, object]
 
 
 def hand_over(
-    ip: str, port: int, password: str | None, timeout: float, node_timeout: float = 2.0
+    ip: str,
+    port: int,
+    access: Access,
+    timeout: float,
+    node_timeout: float = 2.0,
+    *,
+    server_name: str | None = None,
 ) -> Handover:
     """Hand this node's slots to its best replica, waiting up to `timeout` until this node is a
     replica. Never raises: the pod stops anyway, and the answer says what happened."""
     deadline = Deadline(timeout)
-    own = connect(ip, port, password, node_timeout)
+    own = connect(ip, port, access, node_timeout, server_name=server_name)
     try:
-        return _hand_over(own, password, deadline, node_timeout)
+        return _hand_over(own, access, deadline, node_timeout)
     except (redis.RedisError, OSError, ValueError) as exc:
         return Handover("failed", f"{type(exc).__name__}: {exc}", seconds=deadline.elapsed())
     finally:
@@ -86,7 +93,7 @@ def hand_over(
 
 
 def _hand_over(
-    own: redis.Redis, password: str | None, deadline: Deadline, node_timeout: float
+    own: redis.Redis, access: Access, deadline: Deadline, node_timeout: float
 ) -> Handover:
     nodes = parse_cluster_nodes(str(own.execute_command("CLUSTER", "NODES")))
     me = myself(nodes)
@@ -107,7 +114,8 @@ def _hand_over(
         replica = replicas[attempt % len(replicas)]
         attempt += 1
         where = f"{replica.address.ip}:{replica.address.port}"
-        peer = connect(replica.address.ip, replica.address.port, password, node_timeout)
+        address = replica.address
+        peer = connect(address.ip, address.port, access, node_timeout, server_name=address.hostname)
         try:
             peer.execute_command("CLUSTER", "FAILOVER")
         finally:

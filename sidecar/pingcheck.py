@@ -13,6 +13,7 @@ import threading
 
 import redis
 
+from clusterkit.access import Access
 from clusterkit.redisio import BUSY_PREFIXES, connect
 from sidecar.health import HealthState
 
@@ -59,8 +60,10 @@ def ping(client: redis.Redis) -> tuple[str, str]:
 class PingCheck:
     """The liveness PING: its own client, its own thread (run), its own count of timeouts."""
 
-    def __init__(self, ip: str, port: int, password: str | None, state: HealthState) -> None:
-        self.client = connect(ip, port, password, PING_TIMEOUT_SECONDS)
+    def __init__(
+        self, ip: str, port: int, access: Access, state: HealthState, server_name: str
+    ) -> None:
+        self.client = connect(ip, port, access, PING_TIMEOUT_SECONDS, server_name=server_name)
         self.state = state
 
     def turn(self) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 
+from clusterkit.access import Access
 from clusterkit.apply import apply_actions
 from clusterkit.ghosts import ACCEPT_LOSS_COMMAND, Ghost, LostSlots, find_ghosts
 from clusterkit.model import Forget, PodState
@@ -56,14 +57,14 @@ class Rejoin:
         ordinal: int,
         port: int,
         sidecar_port: int,
-        password: str | None,
+        access: Access,
         resolve: Callable[[str], str | None],
     ) -> None:
         self.naming = naming
         self.ordinal = ordinal
         self.port = port
         self.sidecar_port = sidecar_port
-        self.password = password
+        self.access = access
         self.resolve = resolve
         self.rejoining = False
         """This pod's old identity was seen: keep going until it serves and no node lists it."""
@@ -91,7 +92,13 @@ class Rejoin:
             return RejoinStatus(f"pods {', '.join(unresolved)} do not resolve yet")
         found = {o: ip for o, ip in addresses.items() if ip is not None}
         clients = {
-            o: connect(ip, self.port, self.password, PEER_TIMEOUT_SECONDS)
+            o: connect(
+                ip,
+                self.port,
+                self.access,
+                PEER_TIMEOUT_SECONDS,
+                server_name=self.naming.pod_fqdn(o),
+            )
             for o, ip in found.items()
         }
         try:
@@ -200,7 +207,13 @@ class Rejoin:
         ip = self.resolve_pod(ordinal)
         if ip is None:
             return None
-        client = connect(ip, self.port, self.password, PEER_TIMEOUT_SECONDS)
+        client = connect(
+            ip,
+            self.port,
+            self.access,
+            PEER_TIMEOUT_SECONDS,
+            server_name=self.naming.pod_fqdn(ordinal),
+        )
         try:
             return parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
         except (redis.RedisError, OSError, NodeLineError):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from clusterkit.settings import ClusterSettings, SettingsError, parse_settings
 
+ENDPOINT_TYPES = ("", "ip", "hostname", "unknown-endpoint")
+
 
 @dataclass(frozen=True)
 class SidecarSettings:
@@ -34,9 +36,20 @@ class SidecarSettings:
     termination_log: Path = Path("/dev/termination-log")
     """TERMINATION_LOG: where a fatal startup error is written for `kubectl describe pod`."""
     auth_conf: Path | None = None
-    """AUTH_CONF: where the sidecar writes Redis's auth include (requirepass and masterauth,
-    quoted so that every byte of the password file is the password) before Redis starts; the
-    redis container includes it. Unset: Redis gets its password elsewhere."""
+    """AUTH_CONF: where the sidecar writes Redis's include before Redis starts: the ACL file
+    and replication credentials (or requirepass), and the TLS settings; the redis container
+    includes it. Unset: Redis gets its configuration elsewhere."""
+    users_dir: Path | None = None
+    """USERS_DIR: the users Secret's mount (keys app, bootstrap, sidecar, replication: one
+    password each), from which the sidecar writes Redis's ACL file. A Secret holding only
+    `password` (the single-password layout) gives Redis that one password (requirepass)."""
+    acl_file: Path | None = None
+    """ACL_FILE: where the sidecar writes Redis's ACL file (hashed passwords), which the
+    include names; an in-memory volume both containers mount."""
+    preferred_endpoint_type: str = ""
+    """PREFERRED_ENDPOINT_TYPE: Redis's cluster-preferred-endpoint-type (ip, hostname or
+    unknown-endpoint) in the include; empty keeps Redis's default (ip). With TLS, `hostname`
+    lets clients check a redirect's certificate against the pod's FQDN."""
     handover_timeout_seconds: float = 20.0
     """HANDOVER_TIMEOUT_SECONDS: how long the preStop hook (/prestop) waits for a replica to
     take over this master's slots before it lets the pod stop anyway; the pod's
@@ -51,6 +64,11 @@ class SidecarSettings:
         handover = self.handover_timeout_seconds
         if not math.isfinite(handover) or handover <= 0:
             raise SettingsError("HANDOVER_TIMEOUT_SECONDS must be a positive number")
+        if self.preferred_endpoint_type not in ENDPOINT_TYPES:
+            raise SettingsError(
+                f"PREFERRED_ENDPOINT_TYPE={self.preferred_endpoint_type!r} must be one of"
+                f" {', '.join(t for t in ENDPOINT_TYPES if t)} (or empty)"
+            )
         try:
             ipaddress.ip_address(self.pod_ip)
         except ValueError:

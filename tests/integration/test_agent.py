@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from clusterkit.access import Access
 from clusterkit.dnsio import make_resolver
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import parse_cluster_nodes
@@ -45,7 +46,7 @@ class Server:
     process: subprocess.Popen[bytes]
 
     def client(self, timeout: float = 2.0) -> redis.Redis:
-        return connect(self.ip, PORT, PASSWORD, timeout)
+        return connect(self.ip, PORT, Access(PASSWORD), timeout)
 
     def node_id(self) -> str:
         return str(self.client().execute_command("CLUSTER", "MYID"))
@@ -197,7 +198,7 @@ def test_a_hung_redis_turns_liveness_503_after_the_threshold(
 ) -> None:
     server = start("hung")
     agent = agent_for(server, tmp_path)
-    check = PingCheck(server.ip, PORT, PASSWORD, agent.state)
+    check = PingCheck(server.ip, PORT, Access(PASSWORD), agent.state, server.ip)
     assert check.turn() == "pong"
     os.kill(server.process.pid, signal.SIGSTOP)  # a hung node: the kernel still accepts
     try:

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from bootstrap.settings import parse_job_settings
+from clusterkit.access import Access
 from clusterkit.redisconf import auth_include
 from clusterkit.redisio import connect
 from clusterkit.waiting import WaitTimeout, wait_until
@@ -160,7 +161,7 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     side = parse_sidecar_settings([], {**sidecar_env, "REDIS_PASSWORD_FILE": str(secret)})
     assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")
     assert side.pod_fqdn == "redis-4.redis-headless.prod.svc.cluster.local"
-    assert side.cluster.read_password() == "from-the-secret"
+    assert side.cluster.read_access() == Access("from-the-secret")
     port = sidecar["ports"][0]["containerPort"]
     assert side.http_port == port == settings.sidecar_port
 
@@ -242,7 +243,7 @@ def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[red
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client = connect(ip, 6379, "s3cret pw", timeout=1.0)
+    client = connect(ip, 6379, Access("s3cret pw"), timeout=1.0)
     try:
         with contextlib.suppress(WaitTimeout):  # the test's own PING reports what went wrong
             wait_until(

@@ -116,7 +116,12 @@ def test_exit_codes_a_retry_cannot_fix_fail_the_job_at_once(
         spec = spec["jobTemplate"]["spec"]
     assert spec["template"]["spec"]["restartPolicy"] == "Never"  # podFailurePolicy needs it
     fail, ignore = spec["podFailurePolicy"]["rules"]
-    unfixable = [ExitCode.BAD_SETTINGS, ExitCode.REFUSED_UNSAFE, ExitCode.AUTH_FAILED]
+    unfixable = [
+        ExitCode.BAD_SETTINGS,
+        ExitCode.REFUSED_UNSAFE,
+        ExitCode.AUTH_FAILED,
+        ExitCode.TLS_FAILED,
+    ]
     assert fail["action"] == "FailJob"
     assert fail["onExitCodes"] == {
         "containerName": spec["template"]["spec"]["containers"][0]["name"],

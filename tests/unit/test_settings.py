@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bootstrap.errors import BadSettings, ExitCode
 from bootstrap.settings import Settings, parse_job_settings
+from clusterkit.access import Access
 from clusterkit.redisconf import password_bytes
 from clusterkit.settings import ClusterSettings
 
@@ -45,7 +46,7 @@ def test_defaults_from_the_required_environment() -> None:
         None,
     )
     assert (s.timeout_seconds, s.cluster.log_level, s.masters) == (600.0, "INFO", 3)
-    assert s.cluster.nameserver_address() is None and s.cluster.read_password() is None
+    assert s.cluster.nameserver_address() is None and s.cluster.read_access().password is None
     assert s.cluster.naming.pod_fqdn(2) == "redis-2.redis-headless.default.svc.cluster.local"
 
 
@@ -78,7 +79,7 @@ def test_every_setting_from_the_environment(tmp_path: Path) -> None:
     )
     assert s.masters == 3
     assert s.cluster.naming.pod_fqdn(8) == "cache-8.cache-hl.prod.svc.k8s.local"
-    assert s.cluster.read_password() == "s3cret"
+    assert s.cluster.read_access() == Access("s3cret")
 
 
 def test_flags_override_the_environment() -> None:
@@ -262,7 +263,7 @@ def test_password_file_is_every_byte(tmp_path: Path, content: bytes) -> None:
     path.write_bytes(content)
     s = settings_from(["--redis-password-file", str(path)])
     assert s.cluster.redis_password_file == path
-    password = s.cluster.read_password()
+    password = s.cluster.read_access().password
     assert password is not None and password_bytes(password) == content
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clusterkit.access import Access
 from clusterkit.dnsio import make_resolver
 from clusterkit.settings import SettingsError
 from sidecar.settings import SidecarSettings, parse_sidecar_settings
@@ -52,7 +53,7 @@ def test_defaults() -> None:
     assert (
         s.cluster.dns_nameserver,
         s.cluster.nameserver_address(),
-        s.cluster.read_password(),
+        s.cluster.read_access().password,
     ) == (None, None, None)
     assert s.termination_log == Path("/dev/termination-log") and s.cluster.log_level == "INFO"
 
@@ -80,7 +81,7 @@ def test_every_setting_from_the_environment(tmp_path: Path) -> None:
         "worker-1",
     )
     assert s.nodes_conf == Path("/var/lib/redis/nodes.conf") and s.cluster.redis_port == 7000
-    assert s.cluster.read_password() == "s3cret"
+    assert s.cluster.read_access() == Access("s3cret")
     assert s.cluster.nameserver_address() == ("10.96.0.10", 5353)
     assert (s.http_host, s.http_port, s.heal_interval_seconds) == ("127.0.0.1", 8080, 0.25)
     assert (s.termination_log, s.cluster.log_level) == (tmp_path / "term", "DEBUG")
@@ -232,4 +233,4 @@ def test_unreadable_password_file_names_the_variable(tmp_path: Path) -> None:
     # (tests/integration/test_passwords.py) instead of restarting in a loop.
     s = parse(REDIS_PASSWORD_FILE=str(tmp_path / "absent"))
     with pytest.raises(SettingsError, match="REDIS_PASSWORD_FILE="):
-        s.cluster.read_password()
+        s.cluster.read_access()
