@@ -21,10 +21,12 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
         pytest.fail(problem)
     started: list[DevCluster] = []
 
-    def make(pods: int = 6, replicas_per_master: int = 1) -> DevCluster:
+    def make(
+        pods: int = 6, replicas_per_master: int = 1, *, users: bool = False, tls: bool = False
+    ) -> DevCluster:
         cluster = DevCluster(tmp_path / f"cluster{len(started)}")
         started.append(cluster)
-        cluster.up(pods, replicas_per_master)
+        cluster.up(pods, replicas_per_master, users=users, tls=tls)
         return cluster
 
     yield make
