@@ -55,6 +55,7 @@ def test_every_object_is_valid_for_kubernetes_1_29_to_1_37(objects: list[dict[st
             "CronJob",
             "Job",
             "NetworkPolicy",
+            "NetworkPolicy",
             "PodDisruptionBudget",
             "Service",
             "Service",
@@ -145,9 +146,11 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
 ) -> None:
     job = by_kind(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
     job_env = settings_env(objects, job)
-    # The Secret's mount path from the manifests; parsing checks the file is readable.
-    assert job_env["REDIS_PASSWORD_FILE"].startswith("/etc/redis-auth/")
-    secret = tmp_path / "password"
+    # The Secret's mount path from the manifests; parsing checks the file is readable. Each
+    # program is its own ACL user, with that user's key of the users Secret.
+    assert job_env["REDIS_PASSWORD_FILE"] == "/etc/redis-auth/bootstrap"
+    assert job_env["REDIS_USER"] == "bootstrap"
+    secret = tmp_path / "bootstrap"
     secret.write_text("from-the-secret")
     settings = parse_job_settings([], {**job_env, "REDIS_PASSWORD_FILE": str(secret)})
     sts = by_kind(objects, "StatefulSet")
@@ -155,13 +158,17 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     assert settings.cluster.statefulset_name == sts["metadata"]["name"]
     assert settings.cluster.headless_service == sts["spec"]["serviceName"]
     assert settings.cluster.namespace == "prod"
+    assert settings.cluster.read_access() == Access("from-the-secret", "bootstrap")
     sidecar = sts["spec"]["template"]["spec"]["initContainers"][0]
     sidecar_env = settings_env(objects, sidecar)
-    assert sidecar_env["REDIS_PASSWORD_FILE"] == job_env["REDIS_PASSWORD_FILE"]
+    assert sidecar_env["REDIS_PASSWORD_FILE"] == "/etc/redis-auth/sidecar"
+    mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
+    assert sidecar_env["USERS_DIR"] == mounts["auth"]
+    assert Path(sidecar_env["ACL_FILE"]).parent == Path(sidecar_env["AUTH_CONF"]).parent
     side = parse_sidecar_settings([], {**sidecar_env, "REDIS_PASSWORD_FILE": str(secret)})
     assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")
     assert side.pod_fqdn == "redis-4.redis-headless.prod.svc.cluster.local"
-    assert side.cluster.read_access() == Access("from-the-secret")
+    assert side.cluster.read_access() == Access("from-the-secret", "sidecar")
     port = sidecar["ports"][0]["containerPort"]
     assert side.http_port == port == settings.sidecar_port
 
