@@ -40,7 +40,9 @@ def missing_keys(cluster: DevCluster) -> list[int]:
 def run_demo(cluster: DevCluster, *, users: bool = False, tls: bool = False) -> int:
     over = " over TLS, ACL users on" if tls else " (ACL users on)" if users else ""
     say(f"1. Start 6 pods (own loopback address each, real DNS, real redis-server){over}")
-    cluster.up(6, 1, users=users, tls=tls)  # refuses when a devcluster already runs there: the demo never touches it
+    cluster.up(
+        6, 1, users=users, tls=tls
+    )  # refuses when a devcluster already runs there: the demo never touches it
     try:
         say("2. Run the bootstrap Job: 3 masters, 3 replicas")
         result = cluster.run_job()

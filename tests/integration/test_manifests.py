@@ -141,6 +141,10 @@ def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> di
     return env
 
 
+def mounts_of(container: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+
+
 def test_settings_in_the_manifests_parse_with_the_products_code(
     objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -148,8 +152,10 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     job_env = settings_env(objects, job)
     # The Secret's mount path from the manifests; parsing checks the file is readable. Each
     # program is its own ACL user, with that user's key of the users Secret.
-    assert job_env["REDIS_PASSWORD_FILE"] == "/etc/redis-auth/bootstrap"
-    assert job_env["REDIS_USER"] == "bootstrap"
+    assert (job_env["REDIS_USER"], job_env["REDIS_PASSWORD_FILE"]) == (
+        "bootstrap",
+        "/etc/redis-auth/bootstrap",
+    )
     secret = tmp_path / "bootstrap"
     secret.write_text("from-the-secret")
     settings = parse_job_settings([], {**job_env, "REDIS_PASSWORD_FILE": str(secret)})
@@ -161,9 +167,8 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     assert settings.cluster.read_access() == Access("from-the-secret", "bootstrap")
     sidecar = sts["spec"]["template"]["spec"]["initContainers"][0]
     sidecar_env = settings_env(objects, sidecar)
-    assert sidecar_env["REDIS_PASSWORD_FILE"] == "/etc/redis-auth/sidecar"
-    mounts = {m["name"]: m["mountPath"] for m in sidecar["volumeMounts"]}
-    assert sidecar_env["USERS_DIR"] == mounts["auth"]
+    assert Path(sidecar_env["REDIS_PASSWORD_FILE"]) == Path(mounts_of(sidecar)["auth"], "sidecar")
+    assert sidecar_env["USERS_DIR"] == mounts_of(sidecar)["auth"]
     assert Path(sidecar_env["ACL_FILE"]).parent == Path(sidecar_env["AUTH_CONF"]).parent
     side = parse_sidecar_settings([], {**sidecar_env, "REDIS_PASSWORD_FILE": str(secret)})
     assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")

@@ -55,7 +55,7 @@ def port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
 
 
 def allows(
-    policies: list[dict[str, Any]], kind: str, pod: Pod, other: Pod, port: int, protocol: str
+    policies: list[dict[str, Any]], kind: str, pod: Pod, other: Pod, *, port: int, protocol: str
 ) -> bool:
     """Whether `pod`'s policies of `kind` (Ingress/Egress) let it talk with `other`."""
     selecting = [
@@ -80,9 +80,8 @@ def allows(
 def flow(
     policies: list[dict[str, Any]], source: Pod, target: Pod, port: int, protocol: str = "TCP"
 ) -> bool:
-    return allows(policies, "Egress", source, target, port, protocol) and allows(
-        policies, "Ingress", target, source, port, protocol
-    )
+    egress = allows(policies, "Egress", source, target, port=port, protocol=protocol)
+    return egress and allows(policies, "Ingress", target, source, port=port, protocol=protocol)
 
 
 CLUSTER = {"app.kubernetes.io/name": "redis-cluster"}
