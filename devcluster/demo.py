@@ -37,12 +37,15 @@ def missing_keys(cluster: DevCluster) -> list[int]:
     return [i for i in range(KEYS) if client.get(f"demo:{i}") != str(i)]
 
 
-def run_demo(cluster: DevCluster, *, users: bool = False, tls: bool = False) -> int:
+def start(cluster: DevCluster, *, users: bool, tls: bool) -> None:
     over = " over TLS, ACL users on" if tls else " (ACL users on)" if users else ""
     say(f"1. Start 6 pods (own loopback address each, real DNS, real redis-server){over}")
-    cluster.up(
-        6, 1, users=users, tls=tls
-    )  # refuses when a devcluster already runs there: the demo never touches it
+    # up() refuses when a devcluster already runs there: the demo never touches it.
+    cluster.up(6, 1, users=users, tls=tls)
+
+
+def run_demo(cluster: DevCluster, *, users: bool = False, tls: bool = False) -> int:
+    start(cluster, users=users, tls=tls)
     try:
         say("2. Run the bootstrap Job: 3 masters, 3 replicas")
         result = cluster.run_job()
