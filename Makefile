@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-resize: $(VENV)/.installed
 # A rolling update under writes, with and without the preStop handover.
 bench-rollout: $(VENV)/.installed
 	$(PY) -m bench.rollout --rounds 2
+
+# Formation and full-restart healing: single password, ACL users, ACL users over TLS.
+bench-tls: $(VENV)/.installed
+	$(PY) -m bench.tls --runs 3
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,142 @@
+"""What the sidecar gives Redis (ACL file, include with TLS) and how the programs authenticate:
+pure rendering and file reading, no server."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+import redis
+
+from clusterkit.access import Access, TlsError, explain_tls_failure
+from clusterkit.redisconf import (
+    USER_NAMES,
+    TlsServer,
+    acl_file,
+    password_hash,
+    users_include,
+)
+from clusterkit.settings import ClusterSettings, SettingsError
+from sidecar.redisfiles import RedisFilesError, render
+from sidecar.settings import SidecarSettings
+
+PASSWORDS = {name: f"{name}-secret".encode() for name in USER_NAMES}
+
+
+def test_the_acl_file_turns_default_off_and_holds_no_password() -> None:
+    text = acl_file(PASSWORDS)
+    lines = text.splitlines()
+    assert lines[0].startswith("user default off")
+    assert [line.split()[1] for line in lines] == ["default", *USER_NAMES]
+    for name, password in PASSWORDS.items():
+        assert password.decode() not in text
+        assert f"user {name} on {password_hash(password)} " in text
+
+
+def test_the_app_user_is_denied_administration_and_the_sidecar_every_key() -> None:
+    rules = {line.split()[1]: line for line in acl_file(PASSWORDS).splitlines()}
+    assert "-@admin -@dangerous -migrate" in rules["app"]
+    assert "resetkeys" in rules["sidecar"] and "~" not in rules["sidecar"]
+    assert "resetkeys" in rules["replication"] and "+psync" in rules["replication"]
+    assert "+migrate" in rules["bootstrap"] and "+flushall" not in rules["bootstrap"]
+
+
+def test_a_legacy_password_beside_users_keeps_default_on_with_the_apps_rules() -> None:
+    first = acl_file(PASSWORDS, legacy=b"old pw").splitlines()[0]
+    assert first.startswith(f"user default on {password_hash(b'old pw')} ~* &* +@all -@admin")
+
+
+def test_users_include_names_the_acl_file_and_replication_credentials() -> None:
+    text = users_include(Path("/run/redis/users.acl"), b'pw"\n')
+    assert text == (
+        'aclfile "/run/redis/users.acl"\nmasteruser replication\nmasterauth "pw\\x22\\x0a"\n'
+    )
+
+
+def test_tls_include_serves_tls_only_on_every_link() -> None:
+    server = TlsServer(6380, Path("/t/tls.crt"), Path("/t/tls.key"), Path("/t/ca.crt"))
+    lines = server.include().splitlines()
+    assert lines[:5] == [
+        "port 0",
+        "tls-port 6380",
+        "tls-cluster yes",
+        "tls-replication yes",
+        "tls-auth-clients yes",
+    ]
+    assert server.reload_command()[:3] == ("CONFIG", "SET", "tls-cert-file")
+
+
+def sidecar(tmp_path: Path, **fields: object) -> SidecarSettings:
+    cluster = ClusterSettings("redis", "redis-headless", redis_port=6379)
+    return SidecarSettings(cluster, "10.0.0.1", "redis-0", **fields)  # type: ignore[arg-type]
+
+
+def write_users(directory: Path, names: tuple[str, ...] = USER_NAMES) -> Path:
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(PASSWORDS[name])
+    return directory
+
+
+def test_render_with_every_user_writes_an_acl_file(tmp_path: Path) -> None:
+    users = write_users(tmp_path / "auth")
+    files = render(sidecar(tmp_path, users_dir=users, acl_file=tmp_path / "users.acl"))
+    assert files.users and files.acl is not None
+    assert f'aclfile "{tmp_path}/users.acl"' in files.include
+
+
+def test_render_with_only_the_legacy_key_uses_requirepass(tmp_path: Path) -> None:
+    users = tmp_path / "auth"
+    users.mkdir()
+    (users / "password").write_bytes(b"old")
+    files = render(sidecar(tmp_path, users_dir=users, acl_file=tmp_path / "users.acl"))
+    assert not files.users and files.acl is None
+    assert files.include == 'requirepass "old"\nmasterauth "old"\n'
+
+
+def test_render_names_the_missing_user_keys(tmp_path: Path) -> None:
+    users = write_users(tmp_path / "auth", ("app", "bootstrap"))
+    with pytest.raises(RedisFilesError, match="sidecar, replication"):
+        render(sidecar(tmp_path, users_dir=users, acl_file=tmp_path / "users.acl"))
+
+
+def test_render_refuses_an_empty_user_password(tmp_path: Path) -> None:
+    users = write_users(tmp_path / "auth")
+    (users / "app").write_bytes(b"")
+    with pytest.raises(RedisFilesError, match="empty"):
+        render(sidecar(tmp_path, users_dir=users, acl_file=tmp_path / "users.acl"))
+
+
+def test_tls_settings_go_together(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="go together"):
+        ClusterSettings("redis", "hl", tls_ca_file=tmp_path / "ca.crt")
+
+
+def test_a_program_falls_back_to_the_single_password_layout(tmp_path: Path) -> None:
+    (tmp_path / "password").write_bytes(b"old")
+    cluster = ClusterSettings(
+        "redis", "hl", redis_user="bootstrap", redis_password_file=tmp_path / "bootstrap"
+    )
+    assert cluster.read_access() == Access("old", None)
+    (tmp_path / "bootstrap").write_bytes(b"new")
+    assert cluster.read_access() == Access("new", "bootstrap")
+
+
+def test_migrate_authenticates_as_the_same_user() -> None:
+    assert Access("pw", "bootstrap").auth_args() == ("AUTH2", "bootstrap", "pw")
+    assert Access("pw").auth_args() == ("AUTH", "pw")
+    assert Access().auth_args() == ()
+
+
+def test_verification_failures_are_explained_and_network_ones_are_not() -> None:
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "unable to get local issuer certificate"
+    wrapped = redis.ConnectionError("Error 1 connecting")
+    wrapped.__context__ = verify
+    explained = explain_tls_failure(wrapped, "redis-0.hl.ns.svc.cluster.local")
+    assert explained is not None and "TLS_CA_FILE" in explained
+    assert "redis-0.hl.ns.svc.cluster.local" in explained
+    assert explain_tls_failure(redis.ConnectionError("Connection refused"), "x") is None
+    assert explain_tls_failure(redis.TimeoutError("Timeout connecting"), "x") is None
+    assert explain_tls_failure(TlsError("TLS files cannot be read"), "x") is not None
