@@ -68,14 +68,15 @@ def password_hash(password: bytes) -> str:
     return "#" + hashlib.sha256(password).hexdigest()
 
 
-def acl_file(passwords: Mapping[str, bytes], legacy: bytes | None = None) -> str:
-    """The ACL file: `default` off, each user on with its password and rules. `legacy`, the
-    single-password layout's password, keeps working as the `default` user with the app's
-    rules while applications move to `app` (README "Security")."""
-    default = (
-        f"user default on {password_hash(legacy)} {USER_RULES['app']}" if legacy else DEFAULT_OFF
-    )
-    users = [f"user {n} on {password_hash(passwords[n])} {USER_RULES[n]}" for n in USER_NAMES]
+def acl_file(
+    passwords: Mapping[str, bytes], legacy: bytes | None = None, app_rules: str = ""
+) -> str:
+    """The ACL file: `default` off, each user on with its password and rules (`app_rules`
+    replaces the app's). `legacy`, the single-password layout's password, keeps working as the
+    `default` user with the app's rules while applications move to `app` (README "Security")."""
+    rules = {**USER_RULES, "app": app_rules.strip() or USER_RULES["app"]}
+    default = f"user default on {password_hash(legacy)} {rules['app']}" if legacy else DEFAULT_OFF
+    users = [f"user {n} on {password_hash(passwords[n])} {rules[n]}" for n in USER_NAMES]
     return "\n".join([default, *users]) + "\n"
 
 

@@ -79,7 +79,7 @@ def render_auth(settings: SidecarSettings) -> RedisFiles:
     passwords = {name: read_key(users_dir / name) for name in USER_NAMES}
     return RedisFiles(
         users_include(settings.acl_file, passwords[REPLICATION_USER]),
-        acl_file(passwords, legacy),
+        acl_file(passwords, legacy, settings.app_acl_rules),
         True,
     )
 

@@ -46,6 +46,9 @@ class SidecarSettings:
     acl_file: Path | None = None
     """ACL_FILE: where the sidecar writes Redis's ACL file (hashed passwords), which the
     include names; an in-memory volume both containers mount."""
+    app_acl_rules: str = ""
+    """APP_ACL_RULES: the `app` user's rules in Redis ACL syntax (`~* &* +@read ...`), instead
+    of the default: data commands on every key, no @admin, @dangerous or MIGRATE."""
     preferred_endpoint_type: str = ""
     """PREFERRED_ENDPOINT_TYPE: Redis's cluster-preferred-endpoint-type (ip, hostname or
     unknown-endpoint) in the include; empty keeps Redis's default (ip). With TLS, `hostname`
@@ -64,6 +67,16 @@ class SidecarSettings:
         handover = self.handover_timeout_seconds
         if not math.isfinite(handover) or handover <= 0:
             raise SettingsError("HANDOVER_TIMEOUT_SECONDS must be a positive number")
+        if any(c in self.app_acl_rules for c in "\r\n\0"):
+            raise SettingsError("APP_ACL_RULES must be one line of ACL rules")
+        if any(
+            word in ("on", "off", "nopass", "resetpass") or word[:1] in "<>#!"
+            for word in self.app_acl_rules.split()
+        ):
+            raise SettingsError(
+                "APP_ACL_RULES holds rules only: the password comes from the users Secret"
+                " (no on, off, nopass, resetpass, >, <, #, !)"
+            )
         if self.preferred_endpoint_type not in ENDPOINT_TYPES:
             raise SettingsError(
                 f"PREFERRED_ENDPOINT_TYPE={self.preferred_endpoint_type!r} must be one of"

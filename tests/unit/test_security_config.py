@@ -140,3 +140,16 @@ def test_verification_failures_are_explained_and_network_ones_are_not() -> None:
     assert explain_tls_failure(redis.ConnectionError("Connection refused"), "x") is None
     assert explain_tls_failure(redis.TimeoutError("Timeout connecting"), "x") is None
     assert explain_tls_failure(TlsError("TLS files cannot be read"), "x") is not None
+
+
+def test_app_rules_can_be_narrowed_but_never_carry_a_password(tmp_path: Path) -> None:
+    users = write_users(tmp_path / "auth")
+    narrow = "~* &* -@all +@read +@connection +cluster|slots"
+    files = render(
+        sidecar(tmp_path, users_dir=users, acl_file=tmp_path / "a.acl", app_acl_rules=narrow)
+    )
+    assert files.acl is not None
+    assert f"user app on {password_hash(PASSWORDS['app'])} {narrow}" in files.acl
+    for bad in ("nopass +@all", "+@all >extra-password", "+@all\nuser x on"):
+        with pytest.raises(SettingsError, match="APP_ACL_RULES"):
+            sidecar(tmp_path, app_acl_rules=bad)
