@@ -52,7 +52,9 @@ class Agent:
             # Reported on /startupz (Redis held back) rather than a crash loop of the sidecar.
             self.access, self.password_problem = NO_ACCESS, str(exc)
         self.redis = self.own_client(PING_TIMEOUT_SECONDS)
-        self.tls_reload = TlsReload(settings.cluster)
+        self.tls_reload = TlsReload(
+            settings.cluster, lambda outcome: self.metrics.tls_reloads.labels(outcome).inc()
+        )
         self.meet_limit = RateLimit(seconds=5.0)
         self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)

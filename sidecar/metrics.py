@@ -57,6 +57,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.tls_reloads = Counter(
+            "sidecar_tls_reloads",
+            "Renewed TLS files Redis was told to load (CONFIG SET), by outcome (ok, failed)",
+            ["outcome"],
+            registry=r,
+        )
         self.peer_timeouts = Counter(
             "sidecar_peer_timeouts",
             "Unreachable peers that did not answer in time where their pod's name points (each"

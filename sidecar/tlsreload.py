@@ -5,6 +5,8 @@ Its own client uses the new files from its next connection on (clusterkit.access
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 import structlog
 
@@ -20,12 +22,13 @@ Fingerprint = tuple[tuple[int, int, int], ...]
 class TlsReload:
     """Checked once per turn of the sidecar's loop; a no-op without TLS."""
 
-    def __init__(self, cluster: ClusterSettings) -> None:
+    def __init__(self, cluster: ClusterSettings, count: Callable[[str], None]) -> None:
+        self.count = count
+        """Called with the outcome of each reload (ok, failed)."""
         self.files: TlsFiles | None = cluster.tls_files
         self.port = cluster.redis_port
         self.loaded: Fingerprint | None = self.fingerprint()
         """The files Redis was started with (or last reloaded)."""
-        self.reloads = 0
 
     def fingerprint(self) -> Fingerprint | None:
         if self.files is None:
@@ -53,8 +56,9 @@ class TlsReload:
                 action="check the TLS Secret: tls.crt, tls.key and ca.crt must match",
             )
             self.loaded = current
+            self.count("failed")
             return False
         self.loaded = current
-        self.reloads += 1
+        self.count("ok")
         log.info("tls_reloaded", cert_file=str(files.cert_file))
         return True

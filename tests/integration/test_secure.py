@@ -15,11 +15,13 @@ import redis
 
 from bootstrap.errors import ExitCode
 from clusterkit.access import Access, TlsClient
+from clusterkit.httpget import http_get
 from clusterkit.redisio import connect
 from clusterkit.waiting import wait_until
 from devcluster import certs
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
+from devcluster.manifests import load as load_manifests
 from tests.integration.writers import missing_keys, write_keys, writing
 
 pytestmark = pytest.mark.integration
@@ -229,6 +231,9 @@ def test_a_renewed_certificate_is_served_without_restarting_redis(
         interval=0.3,
     )
     assert cluster.require().pod("redis-0").pid == pid
+    port = load_manifests().sidecar_port
+    _, metrics = http_get(f"http://{pod.ip}:{port}/metrics")
+    assert 'sidecar_tls_reloads_total{outcome="ok"} 1.0' in metrics
     healthy(cluster)
     assert missing_keys(cluster, keys()) == []
 
