@@ -112,8 +112,11 @@ def test_scale_out_over_tls_moves_keys_under_writes(make_cluster: MakeCluster) -
     assert missing_keys(cluster, during) == []
 
 
-def test_each_user_does_its_job_and_is_refused_outside_it(make_cluster: MakeCluster) -> None:
+def test_each_user_does_its_job_is_refused_outside_it_and_nobody_enters_without_a_cert(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = secure(make_cluster)
+    assert_nothing_without_a_certificate(cluster)
     app = user_client(cluster, "redis-0", "app")
     assert app.execute_command("CLUSTER", "SLOTS")
     assert app.execute_command("CLUSTER", "INFO")
@@ -151,16 +154,16 @@ def test_each_user_does_its_job_and_is_refused_outside_it(make_cluster: MakeClus
     assert missing_keys(cluster, keys()) == []
 
 
-def test_a_client_without_a_certificate_or_without_tls_gets_nothing(
-    make_cluster: MakeCluster,
-) -> None:
-    cluster = secure(make_cluster)
+def assert_nothing_without_a_certificate(cluster: DevCluster) -> None:
+    """A TLS client without a certificate, a plain client, a plain bus peer: no answer."""
     pod = cluster.require().pod("redis-0")
-    ca = cluster.credentials.tls_files("app")
-    assert ca is not None
-    context = ssl.create_default_context(cafile=str(ca.ca_file))
+    app = cluster.credentials.tls_files("app")
+    assert app is not None
+    context = ssl.create_default_context(cafile=str(app.ca_file))
     context.check_hostname = False
-    assert not pinged(pod.ip, 6379, context).startswith(b"+PONG")  # no client certificate
+    assert not pinged(pod.ip, 6379, context).startswith(b"-NOAUTH")  # no client certificate
+    context.load_cert_chain(str(app.cert_file), str(app.key_file))
+    assert pinged(pod.ip, 6379, context).startswith(b"-NOAUTH")  # with one: no user yet
     plain = redis.Redis(host=pod.ip, port=6379, socket_timeout=2, socket_connect_timeout=2)
     with pytest.raises(redis.RedisError):
         plain.ping()
