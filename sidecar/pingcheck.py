@@ -13,7 +13,7 @@ import threading
 
 import redis
 
-from clusterkit.access import Access
+from clusterkit.access import Access, explain_tls_failure
 from clusterkit.redisio import BUSY_PREFIXES, connect
 from sidecar.health import HealthState
 
@@ -35,10 +35,14 @@ def classify_ping(error: Exception | None) -> tuple[str, str]:
 
     Outcomes: pong; busy (LOADING, MASTERDOWN, BUSY: alive, not ready); down (not listening:
     not started yet or restarting, which Kubernetes handles by itself); timeout (no reply at
-    all: only this counts towards "hung"); error (any other reply).
+    all: only this counts towards "hung"); error (any other reply, and a TLS handshake that
+    fails on certificates: the reason says which check, not "not running").
     """
     if error is None:
         return "pong", "ok"
+    tls_problem = explain_tls_failure(error, "this pod's Redis")
+    if tls_problem:
+        return "error", tls_problem
     for kind, outcome, reason in PING_FAILURES:
         if isinstance(error, kind):
             return outcome, reason

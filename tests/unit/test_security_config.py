@@ -18,6 +18,7 @@ from clusterkit.redisconf import (
     users_include,
 )
 from clusterkit.settings import ClusterSettings, SettingsError
+from sidecar.pingcheck import classify_ping
 from sidecar.redisfiles import RedisFilesError, render
 from sidecar.settings import SidecarSettings
 
@@ -153,3 +154,13 @@ def test_app_rules_can_be_narrowed_but_never_carry_a_password(tmp_path: Path) ->
     for bad in ("nopass +@all", "+@all >extra-password", "+@all\nuser x on"):
         with pytest.raises(SettingsError, match="APP_ACL_RULES"):
             sidecar(tmp_path, app_acl_rules=bad)
+
+
+def test_a_certificate_failure_makes_the_pod_unready_with_the_reason_not_hung() -> None:
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "self-signed certificate in certificate chain"
+    wrapped = redis.ConnectionError("Error 1 connecting")
+    wrapped.__context__ = verify
+    outcome, reason = classify_ping(wrapped)
+    assert outcome == "error" and "TLS_CA_FILE" in reason
+    assert classify_ping(redis.ConnectionError("Connection refused"))[0] == "down"
