@@ -5,6 +5,7 @@ code 8, not a retry loop; a renewed certificate is served without restarting Red
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -236,7 +237,10 @@ def test_a_renewed_certificate_is_served_without_restarting_redis(
     assert cluster.require().pod("redis-0").pid == pid
     port = load_manifests().sidecar_port
     _, metrics = http_get(f"http://{pod.ip}:{port}/metrics")
-    assert 'sidecar_tls_reloads_total{outcome="ok"} 1.0' in metrics
+    # At least once: the test rewrites key and certificate one after the other, which the
+    # sidecar may see as two changes.
+    reloads = re.search(r'sidecar_tls_reloads_total\{outcome="ok"\} ([0-9.]+)', metrics)
+    assert reloads is not None and float(reloads.group(1)) >= 1
     healthy(cluster)
     assert missing_keys(cluster, keys()) == []
 
