@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bootstrap.errors import BadSettings
+from clusterkit.access import TlsError
 from clusterkit.settings import ClusterSettings, SettingsError, parse_settings
 
 MIN_MASTERS = 3
@@ -45,7 +46,13 @@ class Settings:
             raise SettingsError(f"TIMEOUT_SECONDS={self.timeout_seconds} must be positive")
         if not 0 < self.sidecar_port < 65536:
             raise SettingsError(f"SIDECAR_PORT={self.sidecar_port} must be 1..65535")
-        self.cluster.read_access()  # a missing or empty Secret: exit 2 before any work
+        # A missing or empty Secret, TLS files that do not load: exit 2 before any work.
+        access = self.cluster.read_access()
+        if access.tls is not None:
+            try:
+                access.tls.context()
+            except TlsError as exc:
+                raise SettingsError(str(exc)) from None
 
     @property
     def masters(self) -> int:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from bootstrap.errors import BadSettings
+from bootstrap.settings import parse_job_settings
 from clusterkit.access import Access, TlsError, explain_tls_failure
 from clusterkit.redisconf import (
     USER_NAMES,
@@ -164,3 +166,22 @@ def test_a_certificate_failure_makes_the_pod_unready_with_the_reason_not_hung() 
     outcome, reason = classify_ping(wrapped)
     assert outcome == "error" and "TLS_CA_FILE" in reason
     assert classify_ping(redis.ConnectionError("Connection refused"))[0] == "down"
+
+
+def test_the_job_refuses_tls_files_that_do_not_load(tmp_path: Path) -> None:
+    (tmp_path / "bootstrap").write_bytes(b"pw")
+    env = {
+        "STATEFULSET_NAME": "redis",
+        "HEADLESS_SERVICE": "hl",
+        "CLUSTER_SIZE": "6",
+        "REDIS_PASSWORD_FILE": str(tmp_path / "bootstrap"),
+        "TLS_CA_FILE": str(tmp_path / "ca.crt"),
+        "TLS_CERT_FILE": str(tmp_path / "tls.crt"),
+        "TLS_KEY_FILE": str(tmp_path / "tls.key"),
+    }
+    with pytest.raises(BadSettings, match="mount the TLS Secret"):
+        parse_job_settings([], env)
+    for name in ("ca.crt", "tls.crt", "tls.key"):
+        (tmp_path / name).write_text("not PEM")
+    with pytest.raises(BadSettings, match="cannot be loaded"):
+        parse_job_settings([], env)
