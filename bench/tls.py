@@ -1,6 +1,6 @@
 """What TLS and ACL users cost: formation and full-restart healing, plain vs TLS.
 
-Run by hand: `python -m bench.tls --runs 3`. Each run forms a 6-pod devcluster with sidecars
+Run by hand: `python -m bench.tls --runs 3 [--pods 6]`. Each run forms a devcluster with sidecars
 (the Job's own `cluster_formed` seconds: DNS, PINGs, MEETs, slots, replicas, settled), writes
 keys, stops every pod and starts them all again at new addresses, and times from the last
 Redis start until the cluster is strictly healthy (bench.healing's measure). Modes: the
@@ -27,11 +27,11 @@ MODES = {"plain": (False, False), "acl": (True, False), "tls": (True, True)}
 """Mode -> (ACL users, TLS)."""
 
 
-def one_run(mode: str, root: Path) -> tuple[float, float | None]:
+def one_run(mode: str, root: Path, pods: int) -> tuple[float, float | None]:
     """(formation seconds, healing seconds or None when not healed in time)."""
     cluster = DevCluster(root / f"{mode}-{time.monotonic_ns()}")
     users, tls = MODES[mode]
-    cluster.up(6, 1, users=users, tls=tls)
+    cluster.up(pods, 1, users=users, tls=tls)
     try:
         result = cluster.run_job()
         formed = result.last("cluster_formed")
@@ -44,7 +44,8 @@ def one_run(mode: str, root: Path) -> tuple[float, float | None]:
         cluster.stop_pods(names)
         cluster.start_pods(names)
         started = time.monotonic()
-        problems = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=GIVE_UP_SECONDS)
+        masters = pods // 2
+        problems = wait_healthy(cluster, masters, replicas_per_master=1, timeout=GIVE_UP_SECONDS)
         healed = None if problems else time.monotonic() - started
         client = cluster.cluster_client()
         lost = sum(client.get(f"key:{i}") != str(i) for i in range(KEYS))
@@ -62,6 +63,7 @@ def median(values: list[float]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pods", type=int, default=6, help="an even number, >= 6")
     args = parser.parse_args(argv)
     formation: dict[str, list[float]] = {mode: [] for mode in MODES}
     healing: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in range(args.runs):
             order = list(MODES) if run % 2 == 0 else list(reversed(MODES))
             for mode in order:
-                formed, healed = one_run(mode, Path(tmp))
+                formed, healed = one_run(mode, Path(tmp), args.pods)
                 formation[mode].append(formed)
                 if healed is not None:
                     healing[mode].append(healed)
