@@ -13,6 +13,7 @@ import pytest
 
 from bootstrap.settings import parse_job_settings
 from clusterkit.redisconf import USER_NAMES
+from devcluster import certs
 from sidecar.redisfiles import render as render_redis_files
 from sidecar.settings import parse_sidecar_settings
 from tests.integration.kustomize import ROOT, by_kind, render
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = ROOT / "examples" / "tls-cert-manager"
 TLS_MOUNT = "/etc/redis-tls"
+TLS_SETTINGS = ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def test_the_settings_point_into_the_mount_and_parse(
     sts = by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]
     job = by_kind(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
     sidecar_env = settings_env(objects, sts["initContainers"][0])
-    for name in ("TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
+    for name in TLS_SETTINGS:
         assert Path(sidecar_env[name]).parent == Path(TLS_MOUNT), name
     assert settings_env(objects, job)["TLS_CA_FILE"] == sidecar_env["TLS_CA_FILE"]
     # The sidecar's include, from these settings (users Secret and paths moved to tmp_path).
@@ -79,9 +81,14 @@ def test_the_settings_point_into_the_mount_and_parse(
     assert f'tls-ca-cert-file "{TLS_MOUNT}/ca.crt"' in lines
     assert "cluster-preferred-endpoint-type hostname" in lines
     assert files.acl is not None and "user default off" in files.acl
-    parse_job_settings(
-        [], {**settings_env(objects, job), "REDIS_PASSWORD_FILE": str(users / "bootstrap")}
-    )
+    # The Job loads its TLS files at start: real ones, at the settings' names moved here.
+    tls = certs.issue(certs.make_ca(tmp_path / "ca").parent, tmp_path / "tls", ["x"], "job")
+    job_env = {
+        **settings_env(objects, job),
+        "REDIS_PASSWORD_FILE": str(users / "bootstrap"),
+        **{n: str(tls / Path(sidecar_env[n]).name) for n in TLS_SETTINGS},
+    }
+    assert parse_job_settings([], job_env).cluster.tls_files is not None
 
 
 def test_the_certificate_names_every_pod_in_the_overlays_namespace(
