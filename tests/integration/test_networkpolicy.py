@@ -84,7 +84,8 @@ def flow(
     return egress and allows(policies, "Ingress", target, source, port=port, protocol=protocol)
 
 
-CLUSTER = {"app.kubernetes.io/name": "redis-cluster"}
+CLUSTER = {"app.kubernetes.io/name": "redis-cluster", "app.kubernetes.io/instance": "redis"}
+OTHER_INSTANCE = {**CLUSTER, "app.kubernetes.io/instance": "sessions-redis"}
 REDIS = Pod("redis-1", {**CLUSTER, "app.kubernetes.io/component": "redis"})
 PEER = Pod("redis-2", {**CLUSTER, "app.kubernetes.io/component": "redis"})
 JOB = Pod("bootstrap", {**CLUSTER, "app.kubernetes.io/component": "bootstrap"})
@@ -96,6 +97,10 @@ UNLABELLED = Pod("stranger", {})
 CLIENT_IN_OTHER_NS = Pod("other-app", {"redis-cluster-client": "true"}, "elsewhere")
 PROMETHEUS = Pod(
     "prometheus", {"app": "prometheus"}, "monitoring", {"redis-cluster-metrics": "true"}
+)
+OTHER_REDIS = Pod("sessions-redis-0", {**OTHER_INSTANCE, "app.kubernetes.io/component": "redis"})
+OTHER_JOB = Pod(
+    "sessions-bootstrap", {**OTHER_INSTANCE, "app.kubernetes.io/component": "bootstrap"}
 )
 DNS = Pod("coredns", {"k8s-app": "kube-dns"}, "kube-system")
 WEB = Pod("web", {"app": "web"}, "internet-facing")
@@ -130,6 +135,12 @@ DENIED = [
     (JOB, REDIS, 22, "TCP"),
     (REDIS, JOB, 8080, "TCP"),
     (CLIENT, JOB, 8080, "TCP"),
+    # Another cluster of the same product in the namespace is a stranger to this one.
+    (OTHER_REDIS, REDIS, 16379, "TCP"),
+    (OTHER_REDIS, REDIS, 6379, "TCP"),
+    (OTHER_JOB, REDIS, 6379, "TCP"),
+    (OTHER_JOB, REDIS, 9121, "TCP"),
+    (REDIS, OTHER_REDIS, 16379, "TCP"),
 ]
 
 
