@@ -19,7 +19,13 @@ from devcluster.table import print_table
 
 def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
     print(f"starting DNS and {args.pods} pods in {cluster.dirs.root} ...")
-    cluster.up(args.pods, args.replicas_per_master, users=args.acl, tls=args.tls)
+    cluster.up(
+        args.pods,
+        args.replicas_per_master,
+        users=args.acl,
+        tls=args.tls,
+        kustomize_dir=args.kustomize,
+    )
     state = cluster.require()
     print(
         f"pods up on 127.{state.octet}.0.0/16, DNS at {state.dns_nameserver};"
@@ -141,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--replicas-per-master", type=int, default=1)
     up.add_argument("--timeout", type=int, default=120, help="the Job's TIMEOUT_SECONDS")
     add_security_flags(up)
+    up.add_argument(
+        "--kustomize",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run this overlay of manifests/ (rendered with kubectl kustomize) instead of the base",
+    )
     up.set_defaults(func=cmd_up)
     status = sub.add_parser("status", help="pods, roles and slots")
     status.add_argument("--json", action="store_true", help="pods, addresses, password file")

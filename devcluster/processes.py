@@ -18,10 +18,6 @@ from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline, WaitTimeout, wait_until
 from devcluster.servers import server_bin, server_marker
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REDIS_CONF = REPO_ROOT / "manifests" / "redis.conf"
-"""The Redis configuration the product ships; every simulated pod includes it unchanged."""
-
 
 def alive(pid: int | None, marker: str) -> bool:
     """The pid runs and is still ours (its command line names `marker`), not a reused pid."""
@@ -58,13 +54,21 @@ def reap(pid: int) -> None:
 
 
 def write_pod_config(
-    path: Path, *, ip: str, port: int, data_dir: Path, auth_conf: Path, announce_hostname: str
+    path: Path,
+    *,
+    ip: str,
+    port: int,
+    data_dir: Path,
+    auth_conf: Path,
+    announce_hostname: str,
+    redis_conf: Path,
 ) -> None:
-    """The shipped redis.conf, plus what the StatefulSet adds per pod (the auth include the
-    sidecar wrote, the announced hostname), plus the loopback binding devcluster needs
+    """The rendered redis.conf (the ConfigMap's, unchanged), plus what the StatefulSet adds per
+    pod (the include the sidecar wrote, the announced hostname), plus the loopback binding
+    devcluster needs
     (bind-source-addr: else all bus traffic comes from 127.0.0.1)."""
     lines = [
-        f"include {REDIS_CONF}",
+        f"include {redis_conf}",
         f"dir {data_dir}",
         f"port {port}",
         f"bind {ip}",

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from clusterkit.httpget import http_get
 from clusterkit.waiting import wait_until
-from devcluster import manifests
 from devcluster.cluster import DevCluster
 
 
@@ -25,7 +24,7 @@ def rollout(
     rescheduled pod is), started at a new address with its data, and the next one only once
     this one has been ready for `min_ready_seconds` (default: the manifests' minReadySeconds).
     `progress(pod, step)` hears each step: stopping, started, ready."""
-    m = manifests.load()
+    m = cluster.manifests
     settle = m.min_ready_seconds if min_ready_seconds is None else min_ready_seconds
     state = cluster.require()
     for pod in sorted(state.pods, key=lambda p: -p.ordinal):

@@ -54,6 +54,8 @@ class ClusterState:
     False: the single-password layout (one `password` key, the default user)."""
     tls: bool = False
     """TLS on every link with per-pod certificates from a devcluster CA (implies users)."""
+    kustomize_dir: str | None = None
+    """The overlay the pods and the Job are built from (`up --kustomize`); None: the base."""
     next_address: int = 1
     """Counter for pod addresses: each (re)start takes the next one, as new pods get new IPs."""
     dns_pid: int | None = None
