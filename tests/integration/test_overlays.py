@@ -4,13 +4,17 @@ second instance in the same namespace shares no object name, selector or Secret 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devcluster.cluster import DevCluster
+from devcluster.health import wait_healthy
 from sidecar.settings import parse_sidecar_settings
 from tests.integration.kustomize import ROOT, by_kind, render
 from tests.integration.test_manifests import settings_env
+from tests.integration.writers import missing_keys, write_keys
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +125,24 @@ def secret_names(objects: Objects) -> set[str]:
             if "secret" in volume:
                 names.add(volume["secret"]["secretName"])
     return names
+
+
+def test_devcluster_runs_the_prefix_namespace_overlay_as_rendered(tmp_path: Path) -> None:
+    """What the overlay says is what runs: pods named cache-redis-N announce FQDNs in the
+    `cache` namespace under cache-redis-headless, the Job forms them, and after every pod
+    restarts at a new address the sidecars heal them (they find peers by those names)."""
+    cluster = DevCluster(tmp_path / "overlay")
+    try:
+        cluster.up(6, 1, kustomize_dir=EXAMPLES / "prefix-namespace")
+        assert cluster.run_job().returncode == 0
+        write_keys(cluster, 500)
+        pods = [p.name for p in cluster.require().pods]
+        assert pods == [f"cache-redis-{i}" for i in range(6)]
+        fqdn = "cache-redis-0.cache-redis-headless.cache.svc.cluster.local"
+        nodes = str(cluster.client("cache-redis-1").execute_command("CLUSTER", "NODES"))
+        assert fqdn in nodes
+        cluster.restart(pods)
+        assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=60) == []
+        assert missing_keys(cluster, {f"key:{i}": str(i) for i in range(500)}) == []
+    finally:
+        cluster.down()
