@@ -24,7 +24,7 @@ class Settings:
     """REPLICAS_PER_MASTER: CLUSTER_SIZE must be a multiple of 1 + this, with >= 3 masters."""
     timeout_seconds: float = 600.0
     """TIMEOUT_SECONDS: overall deadline for the whole run."""
-    sidecar_port: int = 9121
+    sidecar_port: int = 9380
     """SIDECAR_PORT: the sidecars' HTTP port; their /node keeps replicas off masters' nodes."""
     reassign_lost_slots: bool = False
     """REASSIGN_LOST_SLOTS: accept the loss of a shard whose master died with no surviving

@@ -19,7 +19,7 @@ from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_node
 from clusterkit.redisio import connect, info_fields
 from clusterkit.settings import SettingsError
 from clusterkit.slots import format_ranges
-from sidecar import redisfiles
+from sidecar import redisfiles, stats
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
 from sidecar.heal import RateLimit, heal_candidates, plan_meets
@@ -55,6 +55,9 @@ class Agent:
         self.tls_reload = TlsReload(
             settings.cluster, lambda outcome: self.metrics.tls_reloads.labels(outcome).inc()
         )
+        self.colocation = stats.Colocation(
+            settings.http_port, settings.node_name, settings.pod_name
+        )
         self.meet_limit = RateLimit(seconds=5.0)
         self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)
@@ -69,6 +72,7 @@ class Agent:
                 sidecar_port=settings.http_port,
                 access=self.access,
                 resolve=self.resolve,
+                count_forgets=self.metrics.rejoin_forgets.inc,
             )
         )
 
@@ -214,9 +218,13 @@ class Agent:
     def observe_and_heal(self) -> None:
         info = info_fields(self.redis.execute_command("CLUSTER", "INFO"))
         nodes = parse_cluster_nodes(str(self.redis.execute_command("CLUSTER", "NODES")))
-        link = self.redis.info("replication").get("master_link_status")
+        redis_info = self.redis.info()
+        link = redis_info.get("master_link_status")
+        link = None if link is None else str(link)
         me = myself(nodes)
-        self.update_metrics(info, me, link)
+        stats.update_cluster(self.metrics, info, me, nodes)
+        stats.update_redis(self.metrics, redis_info, me, nodes, self.settings.pod_name)
+        self.colocation.update(self.metrics, me, nodes)
         ready, reason = readiness(info, me, link)
         with self.state.lock:
             self.state.node_id = me.node_id
@@ -255,15 +263,6 @@ class Agent:
             gauge.labels(ghost.node_id, naming.pod_name(ghost.pod), format_ranges(ghost.slots)).set(
                 count
             )
-
-    def update_metrics(self, info: dict[str, str], me: NodeLine, link: str | None) -> None:
-        m = self.metrics
-        m.cluster_state_ok.set(1 if info.get("cluster_state") == "ok" else 0)
-        for state in ("ok", "pfail", "fail"):
-            m.slots.labels(state).set(int(info.get(f"cluster_slots_{state}", "0")))
-        m.known_nodes.set(int(info.get("cluster_known_nodes", "0")))
-        m.is_master.set(1 if me.is_master else 0)
-        m.master_link_up.set(1 if me.is_master or link == "up" else 0)
 
     def remember_pods(self, nodes: list[NodeLine]) -> None:
         """Keep node id -> pod beside nodes.conf, for peers whose lines lose their hostname."""

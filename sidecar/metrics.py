@@ -11,29 +11,88 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # `selfform_`: clear of redis_exporter's `redis_*` names, which users often scrape beside.
         self.cluster_state_ok = Gauge(
-            "redis_cluster_state_ok", "1 when CLUSTER INFO says cluster_state:ok", registry=r
+            "selfform_cluster_state_ok", "1 when CLUSTER INFO says cluster_state:ok", registry=r
         )
         self.slots = Gauge(
-            "redis_cluster_slots", "Slots by state, from CLUSTER INFO", ["state"], registry=r
+            "selfform_cluster_slots", "Slots by state, from CLUSTER INFO", ["state"], registry=r
         )
-        self.known_nodes = Gauge("redis_cluster_known_nodes", "Nodes this node knows", registry=r)
-        self.is_master = Gauge(
-            "redis_cluster_is_master", "1 for a master, 0 for a replica", registry=r
+        self.known_nodes = Gauge(
+            "selfform_cluster_known_nodes", "Nodes this node knows", registry=r
         )
-        self.master_link_up = Gauge(
-            "redis_cluster_master_link_up",
-            "Replica's link to its master (1 on masters)",
+        self.cluster_nodes = Gauge(
+            "selfform_cluster_nodes",
+            "Nodes of the cluster this node sees, not failing, by role (master: owns slots)",
+            ["role"],
             registry=r,
         )
+        self.is_master = Gauge("selfform_is_master", "1 for a master, 0 for a replica", registry=r)
+        self.master_link_up = Gauge(
+            "selfform_master_link_up", "Replica's link to its master (1 on masters)", registry=r
+        )
         self.slots_without_live_owner = Gauge(
-            "redis_cluster_slots_without_live_owner",
+            "selfform_slots_without_live_owner",
             "Slots whose master is failing with no live replica (a lost shard when its pod came"
             " back empty), by owner node, its pod and the slot ranges",
             ["node", "pod", "slots"],
             registry=r,
         )
-        self.redis_up = Gauge("redis_up", "1 when Redis answered the last PING", registry=r)
+        self.redis_up = Gauge(
+            "selfform_redis_up", "1 when Redis answered the last PING", registry=r
+        )
+        self.memory_used = Gauge("selfform_memory_used_bytes", "INFO used_memory", registry=r)
+        self.memory_max = Gauge(
+            "selfform_memory_max_bytes", "INFO maxmemory (0: no limit)", registry=r
+        )
+        self.persistence_ok = Gauge(
+            "selfform_persistence_last_ok",
+            "1 when the last operation of that kind succeeded (aof_write: the last AOF write,"
+            " aof_rewrite: the last AOF rewrite, rdb_save: the last RDB save)",
+            ["operation"],
+            registry=r,
+        )
+        self.replication_offset = Gauge(
+            "selfform_replication_offset_bytes",
+            "INFO master_repl_offset: the replication stream position this node has",
+            registry=r,
+        )
+        self.replica_lag_bytes = Gauge(
+            "selfform_replica_lag_bytes",
+            "On a master: how far each connected replica is behind (offset difference)",
+            ["replica"],
+            registry=r,
+        )
+        self.replica_lag_seconds = Gauge(
+            "selfform_replica_lag_seconds",
+            "On a master: seconds since each connected replica last acknowledged",
+            ["replica"],
+            registry=r,
+        )
+        self.master_last_io = Gauge(
+            "selfform_master_last_io_seconds",
+            "On a replica: seconds since its master last spoke (INFO master_last_io_seconds_ago)",
+            registry=r,
+        )
+        self.connected_clients = Gauge(
+            "selfform_connected_clients", "INFO connected_clients", registry=r
+        )
+        self.commands_per_second = Gauge(
+            "selfform_commands_per_second", "INFO instantaneous_ops_per_sec", registry=r
+        )
+        self.master_replicas = Gauge(
+            "selfform_master_connected_replicas",
+            "On a master (labelled with its pod): replicas connected to it",
+            ["pod"],
+            registry=r,
+        )
+        self.replicas_on_master_node = Gauge(
+            "selfform_replicas_on_master_node",
+            "On a master (labelled with its pod): its replicas running on the same Kubernetes"
+            " node (one node failure would take the shard)",
+            ["pod"],
+            registry=r,
+        )
         self.nodes_conf_rewrites = Gauge(
             "sidecar_nodes_conf_fixes",
             "Startup nodes.conf fix, 1 for its outcome",
@@ -61,6 +120,11 @@ class Metrics:
             "sidecar_tls_reloads",
             "Renewed TLS files Redis was told to load (CONFIG SET), by outcome (ok, failed)",
             ["outcome"],
+            registry=r,
+        )
+        self.rejoin_forgets = Counter(
+            "sidecar_rejoin_forgets",
+            "CLUSTER FORGETs sent for an old identity of this pod (a replaced pod rejoining)",
             registry=r,
         )
         self.peer_timeouts = Counter(

@@ -59,7 +59,10 @@ class Rejoin:
         sidecar_port: int,
         access: Access,
         resolve: Callable[[str], str | None],
+        count_forgets: Callable[[int], None] = lambda n: None,
     ) -> None:
+        self.count_forgets = count_forgets
+        """Told how many FORGETs each turn sends (the sidecar's metric)."""
         self.naming = naming
         self.ordinal = ordinal
         self.port = port
@@ -168,6 +171,7 @@ class Rejoin:
         self.rejoining = True
         self.old_nodes |= old
         apply_actions(steps, clients, self.naming)
+        self.count_forgets(sum(isinstance(a, Forget) for a in steps))
         return RejoinStatus("rejoining the cluster as a new node", plan.lost)
 
     def report(self, event: str, key: str, **fields: object) -> None:

@@ -29,7 +29,7 @@ class SidecarSettings:
     """NODES_CONF: Redis's cluster-config-file."""
     http_host: str = "0.0.0.0"  # noqa: S104 - probes come from the kubelet, on the pod's IP
     """HTTP_HOST: address the health and metrics server listens on."""
-    http_port: int = 9121
+    http_port: int = 9380
     """HTTP_PORT: port of /startupz, /livez, /readyz, /metrics and /node."""
     heal_interval_seconds: float = 1.0
     """HEAL_INTERVAL_SECONDS: how often the loop checks Redis and heals peers."""

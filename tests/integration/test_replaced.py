@@ -152,7 +152,7 @@ def test_lost_shard_is_reported_refused_then_reassigned_on_request(
     gauge = [
         line
         for line in metrics.splitlines()
-        if line.startswith("redis_cluster_slots_without_live_owner{")
+        if line.startswith("selfform_slots_without_live_owner{")
     ]
     assert any(old["redis-0"] in line and 'slots="0-5460"' in line for line in gauge), gauge
 

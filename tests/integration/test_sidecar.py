@@ -72,9 +72,9 @@ def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster
         assert wait_for(ready, 15), pod
     status, node = probe(cluster, "redis-4", "/node")
     assert status == 200 and node["pod"] == "redis-4" and len(str(node["node_id"])) == 40
-    url = f"http://{cluster.require().pod('redis-1').ip}:9121/metrics"
+    url = f"http://{cluster.require().pod('redis-1').ip}:9380/metrics"
     # redis-1's loop sees the formed cluster on its next turn, not at the instant the Job ends.
-    assert wait_for(lambda: "redis_cluster_state_ok 1.0" in http_get(url)[1], 15)
+    assert wait_for(lambda: "selfform_cluster_state_ok 1.0" in http_get(url)[1], 15)
 
 
 def test_deleted_master_pod_comes_back_as_replica(make_cluster: MakeCluster) -> None:

@@ -168,7 +168,7 @@ def test_metrics_in_prometheus_text_format() -> None:
     code, content_type, body = respond(s, "/metrics")
     text = body.decode()
     assert code == 200 and content_type.startswith("text/plain")
-    assert "redis_cluster_state_ok 1.0" in text.splitlines()
+    assert "selfform_cluster_state_ok 1.0" in text.splitlines()
     assert "sidecar_heal_meets_total 2.0" in text.splitlines()
     assert 'sidecar_nodes_conf_fixes{outcome="rewritten"} 1.0' in text.splitlines()
 
@@ -219,4 +219,4 @@ def test_http_server_answers_every_path(served: tuple[HealthState, str]) -> None
         200,
         404,
     ]
-    assert b"redis_up" in get(base + "/metrics")[1]
+    assert b"selfform_redis_up" in get(base + "/metrics")[1]
