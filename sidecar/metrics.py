@@ -34,8 +34,9 @@ class Metrics:
         self.slots_without_live_owner = Gauge(
             "selfform_slots_without_live_owner",
             "Slots whose master is failing with no live replica (a lost shard when its pod came"
-            " back empty), by owner node, its pod and the slot ranges",
-            ["node", "pod", "slots"],
+            " back empty), by owner node, its pod and the slot ranges (`owner_pod`: Prometheus"
+            " adds the scraped pod's own `pod` label)",
+            ["node", "owner_pod", "slots"],
             registry=r,
         )
         self.redis_up = Gauge(
@@ -83,14 +84,14 @@ class Metrics:
         self.master_replicas = Gauge(
             "selfform_master_connected_replicas",
             "On a master (labelled with its pod): replicas connected to it",
-            ["pod"],
+            ["master"],
             registry=r,
         )
         self.replicas_on_master_node = Gauge(
             "selfform_replicas_on_master_node",
             "On a master (labelled with its pod): its replicas running on the same Kubernetes"
             " node (one node failure would take the shard)",
-            ["pod"],
+            ["master"],
             registry=r,
         )
         self.nodes_conf_rewrites = Gauge(

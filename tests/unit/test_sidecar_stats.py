@@ -52,7 +52,7 @@ def test_a_master_reports_memory_persistence_clients_and_each_replicas_lag() -> 
         'selfform_replica_lag_seconds{replica="redis-2"} 1.0',
         "selfform_connected_clients 7.0",
         "selfform_commands_per_second 120.0",
-        'selfform_master_connected_replicas{pod="redis-0"} 1.0',
+        'selfform_master_connected_replicas{master="redis-0"} 1.0',
         "selfform_master_link_up 1.0",
     ):
         assert expected in lines
