@@ -77,6 +77,37 @@ def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster
     assert wait_for(lambda: "selfform_cluster_state_ok 1.0" in http_get(url)[1], 15)
 
 
+def test_metrics_report_each_master_its_replica_lag_and_where_its_replicas_run(
+    make_cluster: MakeCluster,
+) -> None:
+    """What the monitoring component's alerts read, from a real formed cluster: each master's
+    connected replica and its lag, persistence ok, and no replica on its master's Kubernetes
+    node (devcluster's pods run on devnode-0..2; the Job placed replicas elsewhere)."""
+    cluster = formed(make_cluster)
+    for row in cluster.roles():
+        if row["role"] != "master":
+            continue
+        master, replica = (
+            row["pod"],
+            next(r["pod"] for r in cluster.roles() if r["master"] == row["pod"]),
+        )
+        port = load_manifests().sidecar_port
+        url = f"http://{cluster.require().pod(master).ip}:{port}/metrics"
+        wanted = (
+            f'selfform_master_connected_replicas{{master="{master}"}} 1.0',
+            f'selfform_replicas_on_master_node{{master="{master}"}} 0.0',
+            f'selfform_replica_lag_bytes{{replica="{replica}"}}',
+            'selfform_persistence_last_ok{operation="aof_write"} 1.0',
+            'selfform_cluster_nodes{role="replica"} 3.0',
+        )
+
+        def reported(url: str = url, wanted: tuple[str, ...] = wanted) -> bool:
+            text = http_get(url)[1]
+            return all(w in text for w in wanted)
+
+        assert wait_for(reported, 40), (master, http_get(url)[1][-2000:])
+
+
 def test_deleted_master_pod_comes_back_as_replica(make_cluster: MakeCluster) -> None:
     cluster = formed(make_cluster)
     replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-0")
