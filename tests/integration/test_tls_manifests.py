@@ -5,6 +5,7 @@ from them, and the certificate names every pod's FQDN in the overlay's namespace
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,27 @@ def test_core_objects_stay_valid_and_the_plain_base_has_no_tls(
     assert not any(k.startswith("TLS_") for k in settings["data"])
     pod = by_kind(base, "StatefulSet")["spec"]["template"]["spec"]
     assert "tls" not in {v["name"] for v in pod["volumes"]}
+
+
+def test_a_renamed_overlay_with_the_examples_replacements_names_its_pods(tmp_path: Path) -> None:
+    """namePrefix and namespace, with the example's replacements copied in: the certificate
+    names the renamed pods and Services, and references the renamed Issuer."""
+    example = (EXAMPLE / "kustomization.yaml").read_text()
+    base = os.path.relpath(ROOT / "manifests", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"namePrefix: cache-\nnamespace: shop\nresources: [{base}]\n"
+        f"components: [{base}/components/tls, {base}/components/cert-manager]\n"
+        + example[example.index("replacements:") :]
+    )
+    objects = render(tmp_path)
+    certificate = next(
+        o
+        for o in objects
+        if o["kind"] == "Certificate" and o["metadata"]["name"] == "cache-redis-cluster-tls"
+    )
+    names = certificate["spec"]["dnsNames"]
+    fqdn = "cache-redis-5.cache-redis-headless.shop.svc.cluster.local"
+    assert any(fnmatch.fnmatchcase(fqdn, name) for name in names), names
+    assert "cache-redis.shop.svc.cluster.local" in names
+    issuers = {o["metadata"]["name"] for o in objects if o["kind"] == "Issuer"}
+    assert certificate["spec"]["issuerRef"]["name"] in issuers
