@@ -56,7 +56,9 @@ def wait_for(check: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster) -> None:
+def test_readiness_is_503_before_the_job_and_200_after_and_metrics_follow(
+    make_cluster: MakeCluster,
+) -> None:
     cluster = make_cluster(6, 1)
     # Once the sidecar has seen its Redis: up, but not ready before the Job formed the cluster.
     assert wait_for(lambda: "not formed" in str(probe(cluster, "redis-0", "/readyz")[1]), 10)
@@ -75,15 +77,13 @@ def test_readiness_is_503_before_the_job_and_200_after(make_cluster: MakeCluster
     url = f"http://{cluster.require().pod('redis-1').ip}:9380/metrics"
     # redis-1's loop sees the formed cluster on its next turn, not at the instant the Job ends.
     assert wait_for(lambda: "selfform_cluster_state_ok 1.0" in http_get(url)[1], 15)
+    assert_masters_report_replicas_lag_and_placement(cluster)
 
 
-def test_metrics_report_each_master_its_replica_lag_and_where_its_replicas_run(
-    make_cluster: MakeCluster,
-) -> None:
+def assert_masters_report_replicas_lag_and_placement(cluster: DevCluster) -> None:
     """What the monitoring component's alerts read, from a real formed cluster: each master's
     connected replica and its lag, persistence ok, and no replica on its master's Kubernetes
     node (devcluster's pods run on devnode-0..2; the Job placed replicas elsewhere)."""
-    cluster = formed(make_cluster)
     for row in cluster.roles():
         if row["role"] != "master":
             continue
