@@ -27,9 +27,11 @@ integration: $(VENV)/.installed
 
 # Unit and integration tests on Redis (REDIS_SERVER_BIN, default redis-server), then the
 # integration tests again on Valkey 8 when valkey-server is installed (CI installs it), but
-# those that start no server (rendered manifests, the DNS server), which would only repeat.
+# those the server's kind cannot change, which would only repeat: the ones that start no
+# server (rendered manifests, promtool, the DNS server), the sidecar's threads against hung
+# processes (SIGSTOP: test_liveness) and kustomize's names on devcluster (test_overlays).
 SERVERLESS := test_dnsserver.py test_manifests_reapply.py test_networkpolicy.py \
-	test_tls_manifests.py test_monitoring.py
+	test_tls_manifests.py test_monitoring.py test_liveness.py test_overlays.py
 test: lint
 	$(PY) -m pytest -q -ra --durations=10
 	@if command -v valkey-server >/dev/null; then \
