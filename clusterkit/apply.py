@@ -18,6 +18,7 @@ from clusterkit.model import (
     Action,
     AddSlots,
     CloseSlot,
+    Failover,
     Forget,
     Meet,
     MoveSlot,
@@ -40,6 +41,7 @@ ALREADY_DONE = (
     "does not know any other node",  # SET-CONFIG-EPOCH after MEET
     "Unknown node",  # FORGET of an id this node no longer knows
     "Please use SETSLOT only with masters",  # SETSLOT on a master that became a replica since
+    "CLUSTER FAILOVER to a replica",  # FAILOVER on a node that took over already
 )
 # Replies that mean "not yet": REPLICATE sent before the replica's handshake with its master ends.
 NOT_YET = ("Unknown node",)
@@ -50,21 +52,26 @@ RETRY_PAUSE_SECONDS = 0.05
 
 
 def command_for(action: Action) -> Command:
+    command: Command
     match action:
         case Forget(node_id=node_id):
-            return ("CLUSTER", "FORGET", node_id)
+            command = ("CLUSTER", "FORGET", node_id)
         case SetConfigEpoch(epoch=epoch):
-            return ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+            command = ("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+        case Failover():
+            command = ("CLUSTER", "FAILOVER")
         case AddSlots(ranges=ranges):
-            return ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
+            command = ("CLUSTER", "ADDSLOTSRANGE", *[b for r in ranges for b in (r.start, r.end)])
         case Meet(ip=ip, port=port, bus_port=bus_port):
-            return ("CLUSTER", "MEET", ip, port, bus_port)
+            command = ("CLUSTER", "MEET", ip, port, bus_port)
         case Replicate(master_id=master_id):
-            return ("CLUSTER", "REPLICATE", master_id)
+            command = ("CLUSTER", "REPLICATE", master_id)
         case CloseSlot() | SetSlotNode():
-            return setslot_command(action)
-    # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
-    raise TypeError(action)
+            command = setslot_command(action)
+        case _:
+            # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
+            raise TypeError(action)
+    return command
 
 
 def setslot_command(action: CloseSlot | SetSlotNode) -> Command:
@@ -176,7 +183,10 @@ def describe(action: Action, naming: PodNaming) -> dict[str, object]:
             fields["slots"] = ",".join(str(r) for r in ranges)
         case Meet(target=target, ip=ip, port=port):
             fields.update(peer=naming.pod_name(target), peer_address=f"{ip}:{port}")
-        case Replicate(master=master, master_id=master_id):
+        case (
+            Replicate(master=master, master_id=master_id)
+            | Failover(master=master, master_id=master_id)
+        ):
             fields.update(master=naming.pod_name(master), master_node=master_id)
         case CloseSlot(slot=slot):
             fields["slot"] = slot

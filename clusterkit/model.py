@@ -104,6 +104,18 @@ class Replicate:
 
 
 @dataclass(frozen=True)
+class Failover:
+    """Plain `CLUSTER FAILOVER` on replica `ordinal`: it takes over from its master, which
+    pauses its clients until the replica has every write, so no acknowledged write is lost
+    (a layout repair; Redis gives up after 5 s and changes nothing then)."""
+
+    ordinal: int
+    master: int
+    """The master it takes over from."""
+    master_id: str
+
+
+@dataclass(frozen=True)
 class Forget:
     """`CLUSTER FORGET node_id` on pod `ordinal`: drop a replaced pod's old identity."""
 
@@ -183,6 +195,7 @@ Action = (
     | AddSlots
     | Meet
     | Replicate
+    | Failover
 )
 
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
@@ -203,6 +216,7 @@ STEP_ORDER: tuple[type[Action], ...] = (
     SetConfigEpoch,
     Meet,
     Replicate,
+    Failover,
 )
 STEP_NAMES: dict[type[Action], str] = {
     Forget: "forget",
@@ -214,4 +228,5 @@ STEP_NAMES: dict[type[Action], str] = {
     AddSlots: "assign_slots",
     Meet: "meet",
     Replicate: "replicate",
+    Failover: "failover",
 }

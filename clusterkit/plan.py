@@ -3,11 +3,14 @@ running at once (or a rerun after a crash at any point) drive the cluster to the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from clusterkit.balance import balance_moves
+from clusterkit.domains import Verdict, judge, shards_of
 from clusterkit.drain import drain, is_member
+from clusterkit.drift import Repair, plan_repair, unsettled
 from clusterkit.ghosts import Ghost, LostSlots, decide, find_ghosts
 from clusterkit.model import Action, AddSlots, Forget, Meet, PodState, Replicate, SetConfigEpoch
 from clusterkit.naming import PodNaming
@@ -45,6 +48,13 @@ class Plan:
     """What the plan waits for before its next steps (e.g. a failover before a forget)."""
     leaving: tuple[str, ...] = ()
     """Pods from CLUSTER_SIZE on that were still in the cluster when observed (scale in)."""
+    layout: Verdict | None = None
+    """Whether the observed layout survives the loss of a failure domain (None: not judged)."""
+    repair: Repair = field(default_factory=Repair)
+    """The next drift repair (clusterkit.drift), planned only when nothing else is to do and
+    the cluster is calm; the caller runs it once no failover happened for a quiet period."""
+    unsettled: str | None = None
+    """Why no repair was planned although the layout breaks a rule (the cluster is not calm)."""
 
 
 def observed_shape(pods: Sequence[PodState]) -> Shape:
@@ -119,8 +129,12 @@ def forgets(ghosts: Sequence[Ghost]) -> list[Action]:
     ]
 
 
-def choose_masters(shape: Shape, pods: Sequence[PodState]) -> list[PodState]:
-    """Masters that own slots stay masters; fresh ones come by ordinal (0..masters-1 first)."""
+def choose_masters(
+    shape: Shape, pods: Sequence[PodState], domains: Mapping[int, str] | None = None
+) -> list[PodState]:
+    """Masters that own slots stay masters; fresh ones are picked one by one from the failure
+    domain with the fewest masters so far (where the pods landed, not their ordinals), ties by
+    ordinal (0..masters-1 first)."""
     owners = [p for p in pods if p.me.is_master and p.me.slots]
     owner_ids = {p.node_id for p in owners}
     candidates = [
@@ -129,7 +143,14 @@ def choose_masters(shape: Shape, pods: Sequence[PodState]) -> list[PodState]:
         if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids) and not p.keys
     ]
     candidates.sort(key=lambda p: (p.ordinal >= shape.masters, p.ordinal))
-    chosen = owners + candidates[: max(0, shape.masters - len(owners))]
+    where = domains or {}
+    per_domain = Counter(where.get(p.ordinal) for p in owners)
+    chosen = list(owners)
+    while candidates and len(chosen) < shape.masters:
+        pick = min(candidates, key=lambda p: per_domain[where.get(p.ordinal)])
+        candidates.remove(pick)
+        chosen.append(pick)
+        per_domain[where.get(pick.ordinal)] += 1
     return sorted(chosen, key=lambda p: p.ordinal)
 
 
@@ -179,8 +200,9 @@ def make_plan(
     naming: PodNaming | None = None,
 ) -> Plan:
     """The whole plan; `pods` must be every pod below `shape.size`, one state each, and may add
-    pods above it that answer (they leave: scale in); `hosts` (pod ordinal -> Kubernetes node,
-    from the sidecars) keeps replicas off their master's node; `pod_names` (node id -> pod, the
+    pods above it that answer (they leave: scale in); `hosts` is each pod's failure domain
+    (clusterkit.domains: zone, else Kubernetes node, from the sidecars), which spreads fresh
+    masters and keeps replicas out of their master's domain; `pod_names` (node id -> pod, the
     sidecar's pod map) names old identities that announce no hostname; `naming` tells a node of
     a pod that no longer answers (a removed pod) from a foreign one; `lost_slots` says what to
     do with a lost shard."""
@@ -205,7 +227,7 @@ def make_plan(
     everyone = sorted(pods, key=lambda p: p.ordinal)
     leaving = [p for p in everyone if p.ordinal >= shape.size]
     pods = [p for p in everyone if p.ordinal not in held and p.ordinal < shape.size]
-    masters = choose_masters(shape, pods)
+    masters = choose_masters(shape, pods, hosts)
     slots, actions = slot_steps(masters, everyone)
     moves, balance_wait = balance_steps(masters, everyone, slots, leaving)
     actions[:0] = [*forgets(decision.forget), *moves]
@@ -241,14 +263,25 @@ def make_plan(
         # Sent even while the MEET above is still in flight: apply retries "Unknown node" briefly,
         # which beats waiting a whole observation round (seconds, on hundreds of nodes).
         actions.append(Replicate(replica, master_ordinal, master.node_id))
+    waiting = (*decision.waiting, *balance_wait, *drained.waiting)
+    domains = hosts or {}
+    layout = judge(shards_of(everyone), domains) if domains else None
+    repair, unsettled_reason = Repair(), None
+    if domains and not actions and not waiting and not leaving and not held:
+        unsettled_reason = unsettled(everyone)
+        if unsettled_reason is None:
+            repair = plan_repair(everyone, domains)
     return Plan(
         tuple(m.ordinal for m in masters),
         slots,
         replica_of,
         tuple(actions),
         lost=decision.lost,
-        waiting=(*decision.waiting, *balance_wait, *drained.waiting),
+        waiting=waiting,
         leaving=tuple(p.pod for p in drained.members),
+        layout=layout,
+        repair=repair,
+        unsettled=unsettled_reason,
     )
 
 

@@ -84,6 +84,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         liveness_stale_seconds=max(30.0, 10 * settings.heal_interval_seconds),
         pod=settings.pod_name,
         kubernetes_node=settings.node_name,
+        zone=settings.zone,
         ip=settings.pod_ip,
     )
     try:

@@ -33,6 +33,8 @@ class HealthState:
     """A sidecar thread that has not turned for this long is stuck (the sidecar's liveness)."""
     pod: str = ""
     kubernetes_node: str = ""
+    zone: str = ""
+    """The pod's zone (ZONE); empty: unknown."""
     startup: str = "pending"
     """pending, ok or failed."""
     startup_reason: str = "nodes.conf not checked yet"
@@ -99,6 +101,7 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
         body = {
             "pod": state.pod,
             "kubernetes_node": state.kubernetes_node,
+            "zone": state.zone,
             "node_id": state.node_id,
             "ip": state.ip,
         }

@@ -134,3 +134,40 @@ class Metrics:
             " is then asked less and less often)",
             registry=r,
         )
+        # The failure-domain layout, as this pod's sidecar last judged it (clusterkit.domains).
+        self.layout_fatal_domain = Gauge(
+            "selfform_layout_fatal_domain",
+            "1 for each failure domain (zone, else Kubernetes node) whose loss would take the"
+            " cluster down: `reason` quorum (half or more of the slot-owning masters there) or"
+            " shard (every copy of some shard there)",
+            ["domain", "reason"],
+            registry=r,
+        )
+        self.layout_achievable = Gauge(
+            "selfform_layout_achievable",
+            "1 when the number of masters and the known failure domains allow a layout that"
+            " survives the loss of any one domain (0: e.g. 4 masters on 3 domains; change the"
+            " number of masters or of domains)",
+            registry=r,
+        )
+        self.quorum_lost = Gauge(
+            "selfform_quorum_lost",
+            "1 when half or more of the slot-owning masters are unreachable in this node's view:"
+            " Redis cannot fail them over, and the cluster stays down until they return or the"
+            " Job takes over with REASSIGN_LOST_SLOTS",
+            registry=r,
+        )
+        self.unreachable_master_seconds = Gauge(
+            "selfform_unreachable_master_seconds",
+            "For each slot-owning master this node sees as failing: seconds since first seen so",
+            ["node", "owner_pod"],
+            registry=r,
+        )
+        self.drift_repairs = Counter(
+            "sidecar_drift_repairs",
+            "Layout repairs this sidecar carried out, by kind (failover: a replica took over"
+            " with CLUSTER FAILOVER; replica_move: CLUSTER REPLICATE to another master;"
+            " relink: CLUSTER REPLICATE to the same master at its new address)",
+            ["kind"],
+            registry=r,
+        )

@@ -25,6 +25,11 @@ class SidecarSettings:
     """POD_NAME: this pod's name (metadata.name), e.g. redis-3."""
     node_name: str = ""
     """NODE_NAME: the Kubernetes node this pod runs on (spec.nodeName), reported on /node."""
+    zone: str = ""
+    """ZONE: this pod's zone, from the Downward API label `topology.kubernetes.io/zone`
+    (Kubernetes copies the node's label onto the pod from 1.35 on; a pod without the label
+    gets an empty value). Reported on /node; empty: zones unknown, nodes are the failure
+    domains."""
     nodes_conf: Path = Path("/data/nodes.conf")
     """NODES_CONF: Redis's cluster-config-file."""
     http_host: str = "0.0.0.0"  # noqa: S104 - probes come from the kubelet, on the pod's IP
@@ -58,7 +63,26 @@ class SidecarSettings:
     take over this master's slots before it lets the pod stop anyway; the pod's
     terminationGracePeriodSeconds covers it plus Redis's own shutdown-timeout."""
 
+    drift_quiet_seconds: float = 60.0
+    """DRIFT_QUIET_SECONDS: the layout is repaired (a role swap or a replica move) only after
+    this long without any failover, role change or failing node seen, so that the repair never
+    fights a rollout or node drain in progress."""
+    drift_check_seconds: float = 10.0
+    """DRIFT_CHECK_SECONDS: how often a replica's sidecar observes every pod to check the
+    failure-domain layout (each check reads every pod once)."""
+    drift_max_steps_per_hour: int = 4
+    """DRIFT_MAX_STEPS_PER_HOUR: the most layout repairs this pod carries out in any hour, so
+    roles never flap; 0 turns the repair off (the layout is then only reported)."""
+
     def __post_init__(self) -> None:
+        for name, value in (
+            ("DRIFT_QUIET_SECONDS", self.drift_quiet_seconds),
+            ("DRIFT_CHECK_SECONDS", self.drift_check_seconds),
+        ):
+            if not math.isfinite(value) or value <= 0:
+                raise SettingsError(f"{name} must be a positive number")
+        if self.drift_max_steps_per_hour < 0:
+            raise SettingsError("DRIFT_MAX_STEPS_PER_HOUR must be 0 or more")
         if not 0 < self.http_port < 65536:
             raise SettingsError(f"HTTP_PORT={self.http_port} must be 1..65535")
         interval = self.heal_interval_seconds

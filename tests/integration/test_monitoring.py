@@ -104,7 +104,7 @@ def test_every_alert_has_a_firing_case_and_a_healthy_series(
     fired = {c["alertname"] for c in cases if c.get("exp_alerts")}
     alerts = {r["alert"] for r in rules(objects)}
     assert alerts == fired
-    assert len(alerts) == 10
+    assert len(alerts) == 14
 
 
 def test_rules_and_dashboard_read_only_series_the_sidecar_exports(

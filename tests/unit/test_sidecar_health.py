@@ -152,11 +152,19 @@ def test_livez_follows_liveness() -> None:
 
 
 def test_node_reports_identity() -> None:
-    s = HealthState(Metrics(), pod="redis-3", kubernetes_node="worker-2", ip="10.0.0.4")
+    s = HealthState(
+        Metrics(), pod="redis-3", kubernetes_node="worker-2", zone="eu-1b", ip="10.0.0.4"
+    )
     s.node_id = "ab" * 20
     assert answer(s, "/node") == (
         200,
-        {"pod": "redis-3", "kubernetes_node": "worker-2", "node_id": "ab" * 20, "ip": "10.0.0.4"},
+        {
+            "pod": "redis-3",
+            "kubernetes_node": "worker-2",
+            "zone": "eu-1b",
+            "node_id": "ab" * 20,
+            "ip": "10.0.0.4",
+        },
     )
 
 
