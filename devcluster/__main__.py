@@ -18,6 +18,7 @@ from devcluster.table import print_table
 
 
 def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
+    overrides = dict(item.split("=", 1) for item in args.sidecar_env)
     print(f"starting DNS and {args.pods} pods in {cluster.dirs.root} ...")
     cluster.up(
         args.pods,
@@ -25,6 +26,10 @@ def cmd_up(cluster: DevCluster, args: argparse.Namespace) -> int:
         users=args.acl,
         tls=args.tls,
         kustomize_dir=args.kustomize,
+        nodes=args.nodes,
+        zones=args.zones,
+        seed=args.seed,
+        sidecar_env=overrides,
     )
     state = cluster.require()
     print(
@@ -118,8 +123,36 @@ def cmd_rollout(cluster: DevCluster, args: argparse.Namespace) -> int:
 
 
 def cmd_kill(cluster: DevCluster, args: argparse.Namespace) -> int:
-    cluster.stop_pods([args.pod], prestop=not args.crash)
-    print(f"{args.pod} stopped")
+    cluster.stop_pods([args.pod], prestop=not args.crash, crash=args.crash)
+    print(f"{args.pod} {'killed' if args.crash else 'stopped'}")
+    return 0
+
+
+def cmd_drain_node(cluster: DevCluster, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+
+    def progress(pod: str, step: str) -> None:
+        print(f"{time.monotonic() - started:7.1f} s  {pod} {step}", flush=True)
+
+    if not cluster.drain_node(args.node, args.down_seconds, progress):
+        print(f"no running pod on {args.node}")
+    print_table(cluster.roles())
+    return 0
+
+
+def cmd_crash_node(cluster: DevCluster, args: argparse.Namespace) -> int:
+    crashed = cluster.crash_node(args.node)
+    print(f"{args.node} crashed: {', '.join(crashed) or 'no running pod'} killed (SIGKILL)")
+    return 0
+
+
+def cmd_restore_node(cluster: DevCluster, args: argparse.Namespace) -> int:
+    restored = cluster.restore_node(args.node)
+    state = cluster.require()
+    for name in restored:
+        print(f"{name} started again on {args.node} at {state.pod(name).ip}")
+    if not restored:
+        print(f"no crashed pod on {args.node}")
     return 0
 
 
@@ -146,6 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--pods", type=int, default=6)
     up.add_argument("--replicas-per-master", type=int, default=1)
     up.add_argument("--timeout", type=int, default=120, help="the Job's TIMEOUT_SECONDS")
+    up.add_argument("--nodes", type=int, default=3, help="simulated Kubernetes nodes")
+    up.add_argument("--zones", type=int, default=0, help="zones over the nodes (0: no labels)")
+    up.add_argument("--seed", type=int, default=0, help="the scheduler's tie-breaks (layout)")
+    up.add_argument(
+        "--sidecar-env",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="add to every sidecar's environment (repeatable)",
+    )
     add_security_flags(up)
     up.add_argument(
         "--kustomize",
@@ -179,8 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         "kill", help="stop one pod without restarting it (preStop hook, then SIGTERM)"
     )
     kill.add_argument("pod")
-    kill.add_argument("--crash", action="store_true", help="no preStop hook: a node failure")
+    kill.add_argument(
+        "--crash", action="store_true", help="SIGKILL, no preStop hook: a killed container"
+    )
     kill.set_defaults(func=cmd_kill)
+    add_node_commands(sub)
     roll = sub.add_parser(
         "rollout", help="a StatefulSet rolling update: every pod restarted, highest ordinal first"
     )
@@ -192,6 +239,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_security_flags(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The simulated Kubernetes nodes' failures: an upgrade, a dead machine, its return."""
+    drain = sub.add_parser(
+        "drain-node",
+        help="a node-pool upgrade: the node's pods stop (preStop hook), come back, all ready",
+    )
+    drain.add_argument("node")
+    drain.add_argument("--down-seconds", type=float, default=0.0, help="the pods stay down")
+    drain.set_defaults(func=cmd_drain_node)
+    crash = sub.add_parser(
+        "crash-node", help="a dead machine: SIGKILL every pod on the node, DNS records stay"
+    )
+    crash.add_argument("node")
+    crash.set_defaults(func=cmd_crash_node)
+    restore = sub.add_parser("restore-node", help="start a crashed node's pods again")
+    restore.add_argument("node")
+    restore.set_defaults(func=cmd_restore_node)
+
+
+def key_value(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return text
 
 
 def add_security_flags(parser: argparse.ArgumentParser) -> None:
@@ -212,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cluster = DevCluster(args.state_dir)
     try:
         code: int = args.func(cluster, args)
-    except (FileNotFoundError, RuntimeError, KeyError, TimeoutError) as exc:
+    except (FileNotFoundError, RuntimeError, KeyError, TimeoutError, ValueError) as exc:
         print(f"devcluster: {exc}", file=sys.stderr)
         return 1
     return code

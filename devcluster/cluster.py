@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,17 +15,18 @@ from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline
-from devcluster import manifests, processes
+from devcluster import manifests, placement, processes
 from devcluster.credentials import ADMIN_USER, Credentials
 from devcluster.dnsserver import write_zone
-from devcluster.jobs import JobResult, free_octet, parse_events
+from devcluster.jobs import JobRunner, free_octet
+from devcluster.nodes import NodeOperations, kill_pods
 from devcluster.servers import server_marker
 from devcluster.state import DNS_PORT, ClusterState, PodRecord, StateDir
 from sidecar import redisfiles
 from sidecar.settings import parse_sidecar_settings
 
 
-class DevCluster:
+class DevCluster(NodeOperations, JobRunner):
     """Operations on one devcluster, whose state lives in `state_dir`."""
 
     def __init__(self, state_dir: Path) -> None:
@@ -90,6 +90,9 @@ class DevCluster:
                     "ip": p.ip,
                     "port": state.port,
                     "running": processes.alive(p.pid, server_marker()),
+                    "node": p.node,
+                    "zone": p.zone,
+                    "crashed": p.crashed,
                 }
                 for p in state.pods
             ],
@@ -99,8 +102,14 @@ class DevCluster:
         }
 
     def roles(self) -> list[dict[str, str]]:
-        """Pods, roles and slots as the first answering pod sees them (for tables and tests)."""
+        """Pods, roles and slots as the first answering pod sees them (for tables and tests),
+        with each pod's node and zone ("-": none)."""
         state = self.require()
+        where = {
+            p.name: {"address": p.ip, "node": p.node or "-", "zone": p.zone or "-"}
+            for p in state.pods
+        }
+        unknown = dict.fromkeys(("address", "node", "zone"), "?")
         by_ip = {p.ip: p.name for p in state.pods}
         for pod in state.pods:
             try:
@@ -112,11 +121,10 @@ class DevCluster:
                 n.node_id: by_ip.get(n.address.ip) or n.address.hostname.split(".")[0] or "?"
                 for n in lines
             }
-            ips = {p.name: p.ip for p in state.pods}
             return [
                 {
                     "pod": names[n.node_id],
-                    "address": ips.get(names[n.node_id], "?"),
+                    **where.get(names[n.node_id], unknown),
                     "role": "master" if n.is_master else "replica",
                     "master": names.get(n.master_id or "", "-"),
                     "slots": ",".join(str(r) for r in n.slots) or "-",
@@ -138,13 +146,20 @@ class DevCluster:
         users: bool = False,
         tls: bool = False,
         kustomize_dir: Path | None = None,
+        nodes: int = 3,
+        zones: int = 0,
+        seed: int = 0,
+        sidecar_env: dict[str, str] | None = None,
     ) -> None:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work);
         `password`: the single-password layout's bytes (default: a random one); `users`: ACL
         users instead; `tls`: TLS on every link (with users); `kustomize_dir`: an overlay to
-        run instead of the base."""
+        run instead of the base. The pods are spread over `nodes` simulated nodes in `zones`
+        zones (0: no zone labels) as the scheduler would, ties broken by `seed`
+        (devcluster/placement.py); `sidecar_env` is added to every sidecar's environment."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
+        placement.layout(nodes, zones)  # ValueError before anything starts
         rendered = manifests.load(kustomize_dir.resolve()) if kustomize_dir else manifests.load()
         settings = rendered.settings
         state = ClusterState(
@@ -159,10 +174,15 @@ class DevCluster:
             tls=tls,
             namespace=rendered.namespace,
             kustomize_dir=str(kustomize_dir.resolve()) if kustomize_dir else None,
+            nodes=nodes,
+            zones=zones,
+            placement_seed=seed,
+            sidecar_overrides=dict(sidecar_env or {}),
         )
         state.pods = [PodRecord(state.naming.pod_name(i), i, "") for i in range(pods)]
         self.dirs.root.mkdir(parents=True, exist_ok=True)
         self.state = state
+        self.schedule(state.pods)
         self.credentials.create(password)
         self.redis_conf.write_text(rendered.redis_conf)
         self.dirs.save(state)
@@ -182,9 +202,11 @@ class DevCluster:
         update-node.sh sed there). Returns pod -> reason for pods whose sidecar held Redis back."""
         state = self.require()
         records = [state.pod(n) for n in names]
+        self.schedule(records)  # pods from old state files, which had no nodes
         for pod in records:
             pod.ip = state.take_address()
             pod.running = True
+            pod.crashed = False
             self.dirs.pod_dir(pod.name).mkdir(parents=True, exist_ok=True)
             self.dirs.data_dir(pod.name).mkdir(parents=True, exist_ok=True)
             self.credentials.issue_pod(pod.ordinal)
@@ -252,32 +274,46 @@ class DevCluster:
 
     def sidecar_env(self, pod: PodRecord) -> dict[str, str]:
         """The sidecar container's environment from the StatefulSet (Downward API filled in),
-        plus the paths and the listening address of this machine."""
+        plus the paths and the listening address of this machine, then `up`'s overrides. The
+        zone label is on the pod only when its node has one (zones > 0)."""
+        state = self.require()
         fields = {
             "status.podIP": pod.ip,
             "metadata.name": pod.name,
-            "metadata.namespace": self.require().namespace,
-            "spec.nodeName": f"devnode-{pod.ordinal % 3}",
+            "metadata.namespace": state.namespace,
+            "spec.nodeName": pod.node,
         }
         m = self.manifests
+        labels = {**m.pod_labels, **({manifests.ZONE_LABEL: pod.zone} if pod.zone else {})}
         run_dir = self.dirs.pod_dir(pod.name)
         return {
-            **self.loopback_env({**m.settings, **m.env(m.sidecar_env, fields)}, pod.name, run_dir),
+            **self.loopback_env(
+                {**m.settings, **m.env(m.sidecar_env, fields, labels)}, pod.name, run_dir
+            ),
             "NODES_CONF": str(self.dirs.data_dir(pod.name) / "nodes.conf"),
             "HTTP_HOST": pod.ip,
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
             "AUTH_CONF": str(self.auth_conf(pod)),
+            **state.sidecar_overrides,
         }
 
     def stop_pods(
-        self, names: Iterable[str], grace_seconds: float | None = None, *, prestop: bool = True
+        self,
+        names: Iterable[str],
+        grace_seconds: float | None = None,
+        *,
+        prestop: bool = True,
+        crash: bool = False,
     ) -> None:
         """Stop pods as the kubelet does: the redis container's preStop hook from the manifests
         (a master hands over to a replica), then SIGTERM to Redis (it saves), then the sidecar,
         as a native sidecar stops last; SIGKILL once `grace_seconds` (default: the manifests'
-        terminationGracePeriodSeconds) have passed. `prestop=False` skips the hook: a crash."""
+        terminationGracePeriodSeconds) have passed. `prestop=False` skips the hook (Redis still
+        saves on SIGTERM); `crash=True`: SIGKILL to Redis and the sidecar, nothing saved."""
         state = self.require()
         records = [state.pod(n) for n in names]
+        if crash:
+            kill_pods(records)
         grace = self.manifests.grace_seconds if grace_seconds is None else grace_seconds
         deadline = Deadline(grace)
 
@@ -291,7 +327,7 @@ class DevCluster:
             list(pool.map(lambda p: processes.stop(p.sidecar_pid, "sidecar"), records))
         for pod in records:
             pod.pid = pod.sidecar_pid = None
-            pod.running = False
+            pod.running = pod.crashed = False
         self.dirs.save(state)
         self.write_zone()
 
@@ -307,6 +343,7 @@ class DevCluster:
         first = len(state.pods)
         added = [PodRecord(state.naming.pod_name(i), i, "") for i in range(first, first + count)]
         state.pods.extend(added)
+        self.schedule(added)
         if replicas_per_master is not None:
             state.replicas_per_master = replicas_per_master
         self.dirs.save(state)
@@ -329,9 +366,9 @@ class DevCluster:
     def wipe(self, names: Iterable[str]) -> None:
         """A lost volume: stop the pods, empty their data directories, start them again at new
         addresses (Redis comes back as a new node). Returns once they are started. The pods
-        stop as in a crash (no preStop hook): a volume is lost with its node, not handed over."""
+        are killed (SIGKILL, no preStop hook): a volume is lost with its node, not handed over."""
         names = list(names)
-        self.stop_pods(names, prestop=False)
+        self.stop_pods(names, crash=True)
         for name in names:
             data = self.dirs.data_dir(name)
             shutil.rmtree(data)
@@ -361,36 +398,3 @@ class DevCluster:
     def write_zone(self) -> None:
         state = self.require()
         write_zone(self.dirs.zone_file, state.cluster_domain, state.dns_records())
-
-    # -- the Job -------------------------------------------------------------------------------
-
-    def job_env(self, **overrides: str) -> dict[str, str]:
-        """The Job container's environment from the manifests, sized to this devcluster."""
-        state = self.require()
-        m = self.manifests
-        return {
-            **self.loopback_env(
-                {**m.job_settings, **m.env(m.job_env, {"metadata.namespace": state.namespace})},
-                "job",
-            ),
-            "CLUSTER_SIZE": str(len(state.pods)),
-            "REPLICAS_PER_MASTER": str(state.replicas_per_master),
-            **overrides,
-        }
-
-    def start_job(self, **overrides: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.manifests.job_command,
-            env=self.job_env(**overrides),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def run_job(self, timeout: float = 180.0, **overrides: str) -> JobResult:
-        process = self.start_job(**overrides)
-        output, _ = process.communicate(timeout=timeout)
-        with (self.dirs.root / "job.log").open("a") as log:
-            log.write(output)
-        return JobResult(process.returncode, parse_events(output))

@@ -1,14 +1,23 @@
-"""Helpers around the bootstrap Job's output and the devcluster's address range."""
+"""The bootstrap Job run on devcluster (a DevCluster mixin), its output, and the devcluster's
+address range."""
 
 from __future__ import annotations
 
 import json
 import random
 import socket
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from devcluster.state import DNS_PORT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from devcluster.manifests import Manifests
+    from devcluster.state import ClusterState, StateDir
 
 
 @dataclass(frozen=True)
@@ -45,3 +54,48 @@ def free_octet() -> int:
                 continue
         return octet
     raise RuntimeError("no free 127.X.0.0/16 range for a devcluster")
+
+
+class JobRunner:
+    """DevCluster's Job: its environment from the manifests, sized to the devcluster."""
+
+    if TYPE_CHECKING:  # what DevCluster gives this mixin
+        dirs: StateDir
+
+        def require(self) -> ClusterState: ...
+        @property
+        def manifests(self) -> Manifests: ...
+        def loopback_env(
+            self, settings: dict[str, str], holder: str, run_dir: Path | None = None
+        ) -> dict[str, str]: ...
+
+    def job_env(self, **overrides: str) -> dict[str, str]:
+        """The Job container's environment from the manifests, sized to this devcluster."""
+        state = self.require()
+        m = self.manifests
+        return {
+            **self.loopback_env(
+                {**m.job_settings, **m.env(m.job_env, {"metadata.namespace": state.namespace})},
+                "job",
+            ),
+            "CLUSTER_SIZE": str(len(state.pods)),
+            "REPLICAS_PER_MASTER": str(state.replicas_per_master),
+            **overrides,
+        }
+
+    def start_job(self, **overrides: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.manifests.job_command,
+            env=self.job_env(**overrides),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def run_job(self, timeout: float = 180.0, **overrides: str) -> JobResult:
+        process = self.start_job(**overrides)
+        output, _ = process.communicate(timeout=timeout)
+        with (self.dirs.root / "job.log").open("a") as log:
+            log.write(output)
+        return JobResult(process.returncode, parse_events(output))

@@ -7,9 +7,11 @@ up --kustomize DIR`) rather than a user's cluster."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +20,9 @@ from typing import Any
 import yaml
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+LABEL_PATH = re.compile(r"metadata\.labels\['(.+)'\]")
+"""A Downward API fieldPath naming one label of the pod."""
 
 
 @dataclass(frozen=True)
@@ -45,17 +50,32 @@ class Manifests:
     namespace: str
     """Where the objects go (an overlay's `namespace:`), else `default`."""
 
-    def env(self, items: tuple[dict[str, Any], ...], fields: dict[str, str]) -> dict[str, str]:
-        """`env:` entries with Downward API fieldRefs filled in from `fields`."""
+    pod_labels: dict[str, str]
+    """The StatefulSet's pod template labels (a scheduled pod may gain more, e.g. its zone)."""
+
+    def env(
+        self,
+        items: tuple[dict[str, Any], ...],
+        fields: dict[str, str],
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """`env:` entries with Downward API fieldRefs filled in from `fields`, and
+        `metadata.labels['key']` from the pod's `labels`: a label the pod lacks gives "", as
+        the kubelet gives it (ExtractFieldPathAsString in kubernetes pkg/fieldpath/fieldpath.go
+        reads a missing map key as Go's empty string, no error)."""
         resolved: dict[str, str] = {}
         for item in items:
             if "value" in item:
                 resolved[item["name"]] = str(item["value"])
-            else:
-                path = item["valueFrom"]["fieldRef"]["fieldPath"]
-                if path not in fields:
-                    raise KeyError(f"devcluster cannot fill fieldRef {path} of {item['name']}")
+                continue
+            path = item["valueFrom"]["fieldRef"]["fieldPath"]
+            label = LABEL_PATH.fullmatch(path)
+            if path in fields:
                 resolved[item["name"]] = fields[path]
+            elif label:
+                resolved[item["name"]] = (labels or {}).get(label.group(1), "")
+            else:
+                raise KeyError(f"devcluster cannot fill fieldRef {path} of {item['name']}")
         return resolved
 
 
@@ -152,4 +172,5 @@ def load(root: Path = MANIFESTS) -> Manifests:
         min_ready_seconds=float(sts["spec"].get("minReadySeconds", 0)),
         redis_conf=configmaps[config_volume["configMap"]["name"]]["redis.conf"],
         namespace=sts["metadata"].get("namespace", "default"),
+        pod_labels=dict(sts["spec"]["template"]["metadata"].get("labels", {})),
     )

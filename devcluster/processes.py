@@ -47,6 +47,21 @@ def stop(pid: int | None, marker: str, grace_seconds: float = 10.0) -> None:
         wait_until(exited, timeout=5.0, what=f"pid {pid} to die after SIGKILL", interval=0.02)
 
 
+def kill(pid: int | None, marker: str) -> None:
+    """SIGKILL, as when a machine dies or a container is killed: Redis saves nothing, no hook
+    runs. Returns once the process is gone."""
+    if pid is None or not alive(pid, marker):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+    def exited() -> bool:
+        reap(pid)
+        return not alive(pid, marker)
+
+    wait_until(exited, timeout=5.0, what=f"pid {pid} to die after SIGKILL", interval=0.02)
+
+
 def reap(pid: int) -> None:
     """Collect our own exited children so they don't linger as zombies."""
     with contextlib.suppress(ChildProcessError):

@@ -33,6 +33,13 @@ class PodRecord:
     """The sidecar's pid while the pod runs."""
     running: bool = False
     """Scheduled with an address: its DNS record is published (publishNotReadyAddresses)."""
+    node: str = ""
+    """The simulated Kubernetes node (spec.nodeName); "" until placed (or in old state files)."""
+    zone: str = ""
+    """The node's topology.kubernetes.io/zone label; "" when the nodes have no zones."""
+    crashed: bool = False
+    """Killed with its node (`crash-node`): no processes, but its DNS record stays published,
+    as a dead node's pods keep theirs until Kubernetes deletes them; `restore-node` restarts it."""
 
 
 @dataclass
@@ -62,6 +69,14 @@ class ClusterState:
     dns_hidden: list[str] = field(default_factory=list)
     """Pods whose DNS record is withheld (to simulate records that appear late)."""
     pods: list[PodRecord] = field(default_factory=list)
+    nodes: int = 3
+    """Simulated Kubernetes nodes, devnode-0 .. devnode-{nodes-1} (devcluster/placement.py)."""
+    zones: int = 0
+    """Zones the nodes are spread over (node i in devzone-{i % zones}); 0: no zone labels."""
+    placement_seed: int = 0
+    """Seeds the scheduler's tie-breaks: the same seed, the same layout."""
+    sidecar_overrides: dict[str, str] = field(default_factory=dict)
+    """Added to every sidecar's environment after the manifests' (e.g. a shorter quiet time)."""
 
     @property
     def naming(self) -> PodNaming:
@@ -149,6 +164,7 @@ class StateDir:
             raise FileNotFoundError(
                 f"no devcluster in {self.root}: run `python -m devcluster up` first"
             ) from None
+        # Fields added later take their defaults: old state files still load.
         pods = [PodRecord(**p) for p in raw.pop("pods")]
         return ClusterState(**raw, pods=pods)
 

@@ -128,6 +128,7 @@ def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> di
         "metadata.name": "redis-4",
         "metadata.namespace": "prod",
         "spec.nodeName": "node-a",
+        "metadata.labels['topology.kubernetes.io/zone']": "zone-a",
     }
     for item in container.get("env", []):
         if "value" in item:
@@ -172,6 +173,7 @@ def test_settings_in_the_manifests_parse_with_the_products_code(
     assert Path(sidecar_env["ACL_FILE"]).parent == Path(sidecar_env["AUTH_CONF"]).parent
     side = parse_sidecar_settings([], {**sidecar_env, "REDIS_PASSWORD_FILE": str(secret)})
     assert (side.pod_ip, side.pod_name, side.node_name) == ("10.1.2.3", "redis-4", "node-a")
+    assert side.zone == "zone-a"
     assert side.pod_fqdn == "redis-4.redis-headless.prod.svc.cluster.local"
     assert side.cluster.read_access() == Access("from-the-secret", "sidecar")
     port = sidecar["ports"][0]["containerPort"]

@@ -83,7 +83,7 @@ def test_readiness_is_503_before_the_job_and_200_after_and_metrics_follow(
 def assert_masters_report_replicas_lag_and_placement(cluster: DevCluster) -> None:
     """What the monitoring component's alerts read, from a real formed cluster: each master's
     connected replica and its lag, persistence ok, and no replica on its master's Kubernetes
-    node (devcluster's pods run on devnode-0..2; the Job placed replicas elsewhere)."""
+    node (devcluster places pods on devnode-0..2; the Job placed replicas elsewhere)."""
     for row in cluster.roles():
         if row["role"] != "master":
             continue
