@@ -148,7 +148,7 @@ class DevCluster(NodeOperations, JobRunner):
         kustomize_dir: Path | None = None,
         nodes: int = 3,
         zones: int = 0,
-        seed: int = 0,
+        seed: int = placement.BY_ORDINAL,
         sidecar_env: dict[str, str] | None = None,
     ) -> None:
         """Start DNS and `pods` pods (without forming the cluster: that is the Job's work);
@@ -156,7 +156,8 @@ class DevCluster(NodeOperations, JobRunner):
         users instead; `tls`: TLS on every link (with users); `kustomize_dir`: an overlay to
         run instead of the base. The pods are spread over `nodes` simulated nodes in `zones`
         zones (0: no zone labels) as the scheduler would, ties broken by `seed`
-        (devcluster/placement.py); `sidecar_env` is added to every sidecar's environment."""
+        (devcluster/placement.py; the default puts pod N on node N % nodes); `sidecar_env`
+        is added to every sidecar's environment."""
         if self.dirs.exists():
             raise RuntimeError(f"a devcluster already exists in {self.dirs.root}; run down first")
         placement.layout(nodes, zones)  # ValueError before anything starts

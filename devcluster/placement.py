@@ -45,6 +45,11 @@ def layout(nodes: int, zones: int) -> dict[str, str]:
     return {node_name(i): zone_name(i, zones) for i in range(nodes)}
 
 
+BY_ORDINAL = -1
+"""The seed that places pod N on node N % nodes, as devcluster did before it simulated a
+scheduler: the layout the older integration tests were written against."""
+
+
 def place(
     ordinals: Sequence[int],
     *,
@@ -57,6 +62,9 @@ def place(
     already on `placed` (one node name per existing pod): each new pod counts the ones before
     it. Deterministic for a seed."""
     zone_of = layout(nodes, zones)
+    if seed == BY_ORDINAL:
+        names = list(zone_of)
+        return {o: Placement(names[o % nodes], zone_of[names[o % nodes]]) for o in ordinals}
     per_node = Counter({name: 0 for name in zone_of})
     per_node.update(name for name in placed if name in zone_of)
     order = list(ordinals)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devcluster.cluster import DevCluster
+from devcluster.placement import BY_ORDINAL
 from devcluster.servers import missing_server
 
 pytestmark = pytest.mark.integration
@@ -22,11 +23,16 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
     started: list[DevCluster] = []
 
     def make(
-        pods: int = 6, replicas_per_master: int = 1, *, users: bool = False, tls: bool = False
+        pods: int = 6,
+        replicas_per_master: int = 1,
+        *,
+        users: bool = False,
+        tls: bool = False,
+        seed: int = BY_ORDINAL,
     ) -> DevCluster:
         cluster = DevCluster(tmp_path / f"cluster{len(started)}")
         started.append(cluster)
-        cluster.up(pods, replicas_per_master, users=users, tls=tls)
+        cluster.up(pods, replicas_per_master, users=users, tls=tls, seed=seed)
         return cluster
 
     yield make

@@ -16,6 +16,7 @@ from clusterkit.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.jobs import parse_events
+from devcluster.placement import ORDINAL_TRAP_SEED
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def run_until_event(
 
 
 def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeCluster) -> None:
-    cluster = make_cluster(6, 1)
+    cluster = make_cluster(6, 1, seed=ORDINAL_TRAP_SEED)
     result = cluster.run_job()
     assert result.returncode == ExitCode.OK, result.events[-3:]
     summary = result.last("cluster_formed")
@@ -76,7 +77,7 @@ def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeClus
     masters = cast(dict[str, str], summary["masters"])
     replicas = cast(dict[str, str], summary["replicas"])
     assert sorted(masters.values()) == ["0-5460", "10923-16383", "5461-10922"]
-    # devcluster places pods as a scheduler with soft spreading does (seeded): in its default
+    # devcluster places pods as a scheduler with soft spreading does (seeded): in this
     # layout two of redis-0..2 share a node, so masters by ordinal would share one too.
     node = {p.name: p.node for p in cluster.require().pods}
     assert len({node[f"redis-{i}"] for i in range(3)}) < 3
