@@ -1,6 +1,6 @@
 """Drift repair: the one role swap or replica move that brings the layout closest to the
 failure-domain rules. Pure: the Job and every sidecar compute the same step from the same
-observation, and each carries out only its own pod's part.
+observation, and one pod, the repair's owner, carries it out.
 
 The rules, in priority order (clusterkit.domains):
 1. no shard keeps all of its copies in one domain (fixed by swapping two replicas' masters);
@@ -8,13 +8,13 @@ The rules, in priority order (clusterkit.domains):
    (fixed by a plain CLUSTER FAILOVER to a replica in another domain: no acknowledged write
    is lost);
 3. otherwise the masters spread as evenly as possible.
-A step is chosen only if it makes the layout strictly better by these rules, so repairs
+A change is chosen only if it makes the layout strictly better by these rules, so repairs
 always end and never undo each other."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterkit.domains import Shard, achievable, most_per_domain, shards_of
@@ -25,11 +25,27 @@ Score = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
+class Change:
+    """A layout change on shards: `replica` takes over from `other` (kind failover), or
+    replicas `replica` and `other` swap masters (kind swap)."""
+
+    kind: str
+    replica: int
+    other: int
+
+
+@dataclass(frozen=True)
 class Repair:
-    """The next layout repair: its steps (one shard's failover, or one replica swap) and why."""
+    """The next layout repair: its steps (one shard's failover, or one replica swap), the pod
+    that carries them all out, and why."""
 
     steps: tuple[Action, ...] = ()
     reason: str = ""
+    owner: int | None = None
+    """The ordinal of the pod whose sidecar runs the steps (the replica that takes over, or
+    the lower-ordinal replica of a swap: one sender, so a swap is never left half done)."""
+    kind: str = ""
+    """failover or swap (the sidecar's repair counter label)."""
 
 
 def unsettled(pods: Sequence[PodState]) -> str | None:
@@ -70,62 +86,79 @@ def score(shards: Sequence[Shard], domains: Mapping[int, str]) -> Score:
     return together, over, sum(n * n for n in counts.values())
 
 
+def best_change(
+    shards: Sequence[Shard], domains: Mapping[int, str], may_lead: Collection[int]
+) -> Change | None:
+    """The change that improves the layout most (ties: failovers first, then by ordinals), or
+    None when none improves it; only replicas in `may_lead` may take over."""
+    if len(shards) < 2 or any(o not in domains for s in shards for o in (s.master, *s.replicas)):
+        return None
+    now = score(shards, domains)
+    best: tuple[Score, tuple[int, ...], Change] | None = None
+
+    def consider(after: list[Shard], key: tuple[int, ...], change: Change) -> None:
+        nonlocal best
+        new = score(after, domains)
+        if new < now and (best is None or (new, key) < best[:2]):
+            best = (new, key, change)
+
+    for index, shard in enumerate(shards):
+        for replica in shard.replicas:
+            if domains[replica] == domains[shard.master] or replica not in may_lead:
+                continue
+            others = tuple(sorted({*shard.replicas, shard.master} - {replica}))
+            after = [*shards[:index], Shard(replica, others), *shards[index + 1 :]]
+            consider(after, (0, shard.master, replica), Change("failover", replica, shard.master))
+    if now[0]:
+        for i, a in enumerate(shards):
+            for b in shards[i + 1 :]:
+                for ra in a.replicas:
+                    for rb in b.replicas:
+                        after = [swapped(s, a, b, ra, rb) for s in shards]
+                        low, high = sorted((ra, rb))
+                        consider(after, (1, low, high), Change("swap", low, high))
+    return best[2] if best is not None else None
+
+
+def swapped(shard: Shard, a: Shard, b: Shard, ra: int, rb: int) -> Shard:
+    """`shard` after replica `ra` (of `a`) and `rb` (of `b`) swap masters."""
+    if shard is a:
+        return Shard(a.master, tuple(sorted({*a.replicas} - {ra} | {rb})))
+    if shard is b:
+        return Shard(b.master, tuple(sorted({*b.replicas} - {rb} | {ra})))
+    return shard
+
+
 def plan_repair(pods: Sequence[PodState], domains: Mapping[int, str]) -> Repair:
     """The best single repair, or none when no step improves the layout. Call it only when the
     cluster is calm (`unsettled` gives None) and every pod's domain is known."""
     by_ordinal = {p.ordinal: p for p in pods}
-    shards = shards_of(pods)
-    if len(shards) < 2 or any(p.ordinal not in domains for p in pods):
+    if any(p.ordinal not in domains for p in pods):
         return Repair()
-    now = score(shards, domains)
-    best: tuple[Score, tuple[int, ...], Repair] | None = None
-
-    def consider(after: list[Shard], key: tuple[int, ...], repair: Repair) -> None:
-        nonlocal best
-        new = score(after, domains)
-        if new < now and (best is None or (new, key) < best[:2]):
-            best = (new, key, repair)
-
-    for index, shard in enumerate(shards):
-        for replica in shard.replicas:
-            pod = by_ordinal[replica]
-            if domains[replica] == domains[shard.master] or "nofailover" in pod.me.flags:
-                continue
-            others = tuple(sorted({*shard.replicas, shard.master} - {replica}))
-            after = [*shards[:index], Shard(replica, others), *shards[index + 1 :]]
-            consider(
-                after,
-                (0, shard.master, replica),
-                Repair(
-                    (Failover(replica, shard.master, by_ordinal[shard.master].node_id),),
-                    f"{pod.pod} takes over from {by_ordinal[shard.master].pod}: masters"
-                    f" {describe_counts(shards, domains)} by domain",
-                ),
-            )
-    if now[0]:
-        for i, a in enumerate(shards):
-            for j, b in enumerate(shards):
-                if i >= j:
-                    continue
-                for ra in a.replicas:
-                    for rb in b.replicas:
-                        after = list(shards)
-                        after[i] = Shard(a.master, tuple(sorted({*a.replicas} - {ra} | {rb})))
-                        after[j] = Shard(b.master, tuple(sorted({*b.replicas} - {rb} | {ra})))
-                        pa, pb = by_ordinal[a.master], by_ordinal[b.master]
-                        consider(
-                            after,
-                            (1, ra, rb),
-                            Repair(
-                                (
-                                    Replicate(ra, b.master, pb.node_id),
-                                    Replicate(rb, a.master, pa.node_id),
-                                ),
-                                f"{by_ordinal[ra].pod} and {by_ordinal[rb].pod} swap masters:"
-                                " a shard had every copy in one domain",
-                            ),
-                        )
-    return best[2] if best is not None else Repair()
+    shards = shards_of(pods)
+    may_lead = {p.ordinal for p in pods if "nofailover" not in p.me.flags}
+    change = best_change(shards, domains, may_lead)
+    if change is None:
+        return Repair()
+    master_of = {r: s.master for s in shards for r in s.replicas}
+    if change.kind == "failover":
+        master = by_ordinal[change.other]
+        return Repair(
+            (Failover(change.replica, master.ordinal, master.node_id),),
+            f"{by_ordinal[change.replica].pod} takes over from {master.pod}: masters"
+            f" {describe_counts(shards, domains)} by domain",
+            owner=change.replica,
+            kind="failover",
+        )
+    ra, rb = change.replica, change.other
+    ma, mb = by_ordinal[master_of[ra]], by_ordinal[master_of[rb]]
+    return Repair(
+        (Replicate(ra, mb.ordinal, mb.node_id), Replicate(rb, ma.ordinal, ma.node_id)),
+        f"{by_ordinal[ra].pod} and {by_ordinal[rb].pod} swap masters: a shard had every copy"
+        " in one domain",
+        owner=ra,
+        kind="swap",
+    )
 
 
 def describe_counts(shards: Sequence[Shard], domains: Mapping[int, str]) -> str:

@@ -24,6 +24,7 @@ from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
 from sidecar.heal import RateLimit, heal_candidates, plan_meets
 from sidecar.health import HealthState
+from sidecar.layout import LayoutWatch
 from sidecar.locate import PeerLocator
 from sidecar.pingcheck import ping
 from sidecar.readiness import readiness, unserved_slots
@@ -62,6 +63,9 @@ class Agent:
         self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)
         ordinal = settings.cluster.naming.ordinal_of(settings.pod_name)
+        self.layout = (
+            None if ordinal is None else LayoutWatch(settings, self.access, self.metrics, ordinal)
+        )
         self.rejoin = (
             None
             if ordinal is None
@@ -172,12 +176,15 @@ class Agent:
         replica and returns once this node is a replica (bounded); anything else at once."""
         s = self.settings
         log.info("prestop_started", timeout_seconds=s.handover_timeout_seconds)
+        if self.layout is not None:
+            self.layout.stopping = True
         result = hand_over(
             s.pod_ip,
             s.cluster.redis_port,
             self.access,
             s.handover_timeout_seconds,
             server_name=s.pod_fqdn,
+            domains=self.layout.domains if self.layout is not None else {},
         )
         self.metrics.handovers.labels(result.outcome).inc()
         level = log.warning if result.outcome in ("timed_out", "failed") else log.info
@@ -233,11 +240,14 @@ class Agent:
         try:
             status = self.rejoin_turn(info, me, ready)
             self.heal(nodes)
+            if self.layout is not None:
+                self.layout.turn(self.redis, nodes, self.pod_map, redis_info)
         except (redis.RedisError, OSError, NodeLineError, ValueError) as exc:
             # Healing is the sidecar's work, not Redis's state: readiness stays what Redis says.
             self.metrics.heal_failures.inc()
             log.warning("heal_failed", error=str(exc))
-        self.set_ready(ready, reason if ready or not status.reason else status.reason)
+        lost = None if ready or self.layout is None else self.layout.quorum_reason(nodes)
+        self.set_ready(ready, lost or (reason if ready or not status.reason else status.reason))
         self.report_unserved(nodes, status)
 
     def rejoin_turn(self, info: dict[str, str], me: NodeLine, ready: bool) -> RejoinStatus:

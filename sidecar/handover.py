@@ -9,6 +9,7 @@ election. A replica, or a master without a healthy replica, has nothing to hand 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,11 +55,24 @@ def online_offsets(replication: Mapping[str, object]) -> dict[tuple[str, int], i
     return found
 
 
-def ranked_replicas(nodes: Sequence[NodeLine], replication: Mapping[str, object]) -> list[NodeLine]:
+def ranked_replicas(
+    nodes: Sequence[NodeLine],
+    replication: Mapping[str, object],
+    domains: Mapping[str, str] | None = None,
+) -> list[NodeLine]:
     """This master's replicas that can take over, best first: linked to the cluster (connected,
-    not failing, not `nofailover`) and online on the replication link, by highest offset."""
+    not failing, not `nofailover`) and online on the replication link; first those whose
+    failure domain (`domains`: node id -> zone or Kubernetes node) holds the fewest other
+    masters, so that handovers do not drift the masters onto one domain; then by highest offset
+    (a plain CLUSTER FAILOVER waits for any of them to catch up, so no write is lost either way)."""
     me = myself(list(nodes))
     offsets = online_offsets(replication)
+    where = domains or {}
+    masters_in = Counter(
+        where.get(n.node_id)
+        for n in nodes
+        if n.is_master and n.slots and n.node_id != me.node_id and not n.is_failing
+    )
     usable = [
         n
         for n in nodes
@@ -68,7 +82,13 @@ def ranked_replicas(nodes: Sequence[NodeLine], replication: Mapping[str, object]
         and "nofailover" not in n.flags
         and (n.address.ip, n.address.port) in offsets
     ]
-    return sorted(usable, key=lambda n: -offsets[n.address.ip, n.address.port])
+    return sorted(
+        usable,
+        key=lambda n: (
+            masters_in[where[n.node_id]] if n.node_id in where else 0,
+            -offsets[n.address.ip, n.address.port],
+        ),
+    )
 
 
 def hand_over(
@@ -79,13 +99,14 @@ def hand_over(
     node_timeout: float = 2.0,
     *,
     server_name: str | None = None,
+    domains: Mapping[str, str] | None = None,
 ) -> Handover:
     """Hand this node's slots to its best replica, waiting up to `timeout` until this node is a
     replica. Never raises: the pod stops anyway, and the answer says what happened."""
     deadline = Deadline(timeout)
     own = connect(ip, port, access, node_timeout, server_name=server_name)
     try:
-        return _hand_over(own, access, deadline, node_timeout)
+        return _hand_over(own, access, deadline, node_timeout, domains or {})
     except (redis.RedisError, OSError, ValueError) as exc:
         return Handover("failed", f"{type(exc).__name__}: {exc}", seconds=deadline.elapsed())
     finally:
@@ -93,7 +114,11 @@ def hand_over(
 
 
 def _hand_over(
-    own: redis.Redis, access: Access, deadline: Deadline, node_timeout: float
+    own: redis.Redis,
+    access: Access,
+    deadline: Deadline,
+    node_timeout: float,
+    domains: Mapping[str, str],
 ) -> Handover:
     nodes = parse_cluster_nodes(str(own.execute_command("CLUSTER", "NODES")))
     me = myself(nodes)
@@ -101,7 +126,7 @@ def _hand_over(
         return Handover("replica", "this node is a replica: nothing to hand over")
     if not me.slots:
         return Handover("no_slots", "this master owns no slots: nothing to hand over")
-    replicas = ranked_replicas(nodes, own.info("replication"))
+    replicas = ranked_replicas(nodes, own.info("replication"), domains)
     if not replicas:
         return Handover(
             "no_healthy_replica",

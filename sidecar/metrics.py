@@ -166,7 +166,7 @@ class Metrics:
         self.drift_repairs = Counter(
             "sidecar_drift_repairs",
             "Layout repairs this sidecar carried out, by kind (failover: a replica took over"
-            " with CLUSTER FAILOVER; replica_move: CLUSTER REPLICATE to another master;"
+            " with CLUSTER FAILOVER; swap: two replicas swapped masters with CLUSTER REPLICATE;"
             " relink: CLUSTER REPLICATE to the same master at its new address)",
             ["kind"],
             registry=r,

@@ -29,10 +29,20 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
         users: bool = False,
         tls: bool = False,
         seed: int = BY_ORDINAL,
+        nodes: int = 3,
+        sidecar_env: dict[str, str] | None = None,
     ) -> DevCluster:
         cluster = DevCluster(tmp_path / f"cluster{len(started)}")
         started.append(cluster)
-        cluster.up(pods, replicas_per_master, users=users, tls=tls, seed=seed)
+        cluster.up(
+            pods,
+            replicas_per_master,
+            users=users,
+            tls=tls,
+            seed=seed,
+            nodes=nodes,
+            sidecar_env=sidecar_env,
+        )
         return cluster
 
     yield make

@@ -51,3 +51,20 @@ def test_online_offsets_skip_what_is_not_a_replica_entry() -> None:
         "slave1": {"ip": "10.0.0.3", "port": "x", "state": "online"},
     }
     assert online_offsets(info) == {("10.0.0.2", 6379): 7}
+
+
+def test_a_replica_in_a_domain_without_another_master_comes_before_a_higher_offset() -> None:
+    other = node_id("other master")
+    text = view(("a", "10.0.0.2", "slave"), ("b", "10.0.0.3", "slave"))
+    text += "\n" + node_line(other, "10.0.0.9:6379@16379", "master", slots="0-1")
+    nodes = parse_cluster_nodes(text)
+    info = {
+        "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 100},
+        "slave1": {"ip": "10.0.0.3", "port": 6379, "state": "online", "offset": 250},
+    }
+    # b (higher offset) shares node-2 with the other master: a, alone on node-1, leads.
+    domains = {node_id("a"): "node-1", node_id("b"): "node-2", other: "node-2"}
+    assert [n.node_id for n in ranked_replicas(nodes, info, domains)] == [
+        node_id("a"),
+        node_id("b"),
+    ]

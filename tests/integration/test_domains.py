@@ -1,0 +1,172 @@
+"""Failure domains on real servers: a node-pool upgrade drifts the masters, the sidecars move
+them back, and a node crash afterwards costs one failover; a replica whose master came back
+at a new address is pointed at it again. Keys written before each event are read back."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from clusterkit.ghosts import is_down
+from clusterkit.httpget import http_get
+from clusterkit.nodes import parse_cluster_nodes
+from clusterkit.waiting import wait_until
+from devcluster.cluster import DevCluster
+from devcluster.placement import node_name
+from tests.integration.writers import missing_keys, write_keys, writing
+
+pytestmark = pytest.mark.integration
+
+MakeCluster = Callable[..., DevCluster]
+KEYS = 2000
+FAST_DRIFT = {"DRIFT_QUIET_SECONDS": "3", "DRIFT_CHECK_SECONDS": "1"}
+"""A quiet period of seconds, not a minute: the tests wait for the repairs."""
+SPREAD_SECONDS = 90.0
+"""A bound that stops a hang: a repair takes a quiet period and a failover (seconds)."""
+SERVED_SECONDS = 60.0
+"""A bound that stops a hang: one failover takes cluster-node-timeout and an election."""
+
+
+def masters_per_node(cluster: DevCluster) -> Counter[str]:
+    return Counter(
+        r["node"] for r in cluster.roles() if r["role"] == "master" and r["slots"] != "-"
+    )
+
+
+def spread(cluster: DevCluster) -> bool:
+    try:
+        counts = masters_per_node(cluster)
+    except redis.RedisError:
+        return False
+    return sum(counts.values()) == 3 and max(counts.values()) == 1
+
+
+def served(cluster: DevCluster, pods: list[str]) -> bool:
+    """Every pod of `pods` says cluster_state ok and sees every slot owned by a master it is
+    connected to and does not flag as failing."""
+    for pod in pods:
+        try:
+            client = cluster.client(pod, 1.0)
+            if "cluster_state:ok" not in str(client.execute_command("CLUSTER", "INFO")):
+                return False
+            lines = parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
+        except redis.RedisError:
+            return False
+        owned = sum(n.slot_count for n in lines if n.is_master and (n.is_myself or not is_down(n)))
+        if owned != 16384:
+            return False
+    return True
+
+
+def formed(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
+    cluster = make_cluster(6, 1, sidecar_env=FAST_DRIFT)
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+
+
+def test_after_a_node_pool_upgrade_a_node_crash_costs_one_failover(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, keys = formed(make_cluster)
+    for node in range(3):
+        cluster.drain_node(node_name(node))
+    wait_until(lambda: spread(cluster), timeout=SPREAD_SECONDS, what="masters one per node")
+    crashed = cluster.crash_node(node_name(0))
+    survivors = [p.name for p in cluster.require().pods if p.name not in crashed]
+    wait_until(lambda: served(cluster, survivors), timeout=SERVED_SECONDS, what="every slot")
+    roles = cluster.roles()
+    failing = {r["pod"] for r in roles if {"fail", "fail?"} & set(r["flags"].split(","))}
+    assert failing == set(crashed), roles
+    owners = [r for r in roles if r["role"] == "master" and r["slots"] != "-"]
+    assert len(owners) == 3 and all(r["pod"] not in crashed for r in owners), roles
+    assert missing_keys(cluster, keys) == []
+
+
+def test_masters_drifted_onto_one_node_move_back_under_writes_losing_nothing(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, keys = formed(make_cluster)
+    # A replica takes over, as a drain's handover may: its node then holds 2 of 3 masters.
+    replica = next(r for r in cluster.roles() if r["role"] == "replica")
+    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
+    wait_until(
+        lambda: masters_per_node(cluster)[replica["node"]] == 2,
+        timeout=SPREAD_SECONDS,
+        what="the failover that drifts the layout",
+    )
+    with writing(cluster) as acknowledged:
+        wait_until(lambda: spread(cluster), timeout=SPREAD_SECONDS, what="masters one per node")
+    assert acknowledged
+    assert missing_keys(cluster, {**keys, **acknowledged}) == []
+    assert sum(drift_repairs(cluster, pod.name)["failover"] for pod in cluster.require().pods) == 1
+
+
+def drift_repairs(cluster: DevCluster, pod: str) -> Counter[str]:
+    status, body = http_get(cluster.sidecar_url(cluster.require().pod(pod), "/metrics"))
+    assert status == 200, body
+    found: Counter[str] = Counter()
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == "sidecar_drift_repairs_total":
+                found[sample.labels["kind"]] += int(sample.value)
+    return found
+
+
+def test_a_lost_quorum_is_reported_and_when_the_node_returns_every_replica_links_again(
+    make_cluster: MakeCluster,
+) -> None:
+    """2 of 3 masters on one node (repairs off) and that node crashes: no failover can win a
+    vote. Every survivor says so; when the node returns its masters are at new addresses, and
+    the replicas elsewhere that followed them must replicate from there again."""
+    cluster = make_cluster(6, 1, sidecar_env={**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"})
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    keys = {f"key:{i}": str(i) for i in range(KEYS)}
+    replica = next(r for r in cluster.roles() if r["role"] == "replica")
+    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
+    wait_until(
+        lambda: masters_per_node(cluster)[replica["node"]] == 2,
+        timeout=SPREAD_SECONDS,
+        what="two masters on one node",
+    )
+    lost = [
+        r["pod"] for r in cluster.roles() if r["role"] == "master" and r["node"] == replica["node"]
+    ]
+    crashed = cluster.crash_node(replica["node"])
+    survivors = [p for p in cluster.require().pods if p.name not in crashed]
+    for pod in survivors:
+        reason = wait_until(
+            functools.partial(quorum_reason, cluster, pod.name),
+            timeout=SERVED_SECONDS,
+            what=f"{pod.name} to report the lost quorum",
+        )
+        assert all(f"{name} unreachable" in reason for name in lost), reason
+        assert gauge(cluster, pod.name, "selfform_quorum_lost") == 1
+    cluster.restore_node(replica["node"])
+    assert cluster.wait_ready(), cluster.unready()
+    for pod in cluster.require().pods:
+        info = cluster.client(pod.name).info("replication")
+        if info["role"] == "slave":
+            assert info["master_link_status"] == "up", (pod.name, info)
+    assert missing_keys(cluster, keys) == []
+
+
+def quorum_reason(cluster: DevCluster, pod: str) -> str:
+    status, body = http_get(cluster.sidecar_url(cluster.require().pod(pod), "/readyz"))
+    return body if status != 200 and "quorum lost" in body else ""
+
+
+def gauge(cluster: DevCluster, pod: str, name: str) -> float:
+    status, body = http_get(cluster.sidecar_url(cluster.require().pod(pod), "/metrics"))
+    assert status == 200, body
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    raise AssertionError(f"{name} not served by {pod}")
