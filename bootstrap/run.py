@@ -11,6 +11,8 @@ import structlog
 from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
+from bootstrap.finish import Outcome, finish
+from bootstrap.layout import LayoutRepair
 from bootstrap.leaving import LeavingPods
 from bootstrap.openwatch import OpenSlotWatch
 from bootstrap.settings import Settings
@@ -18,12 +20,13 @@ from bootstrap.settle import Convergence, wait_converged
 from clusterkit.access import Access
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
+from clusterkit.domains import domain_kind, failure_domains
 from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
 from clusterkit.keycopies import KeyConflict
 from clusterkit.model import PodState
 from clusterkit.observe import count_slot_keys, observe_all
 from clusterkit.openslots import open_slots
-from clusterkit.placement import read_hosts, warn_colocated
+from clusterkit.placement import read_placements
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.redisio import connect
 from clusterkit.slots import compact, format_ranges
@@ -72,13 +75,6 @@ class Refusal:
         raise RefusedUnsafe(reason + "; nothing was changed" * (not acted))
 
 
-@dataclass(frozen=True)
-class Outcome:
-    already_formed: bool
-    rounds: int
-    seconds: float
-
-
 def run(settings: Settings) -> Outcome:
     deadline = Deadline(settings.timeout_seconds)
     cluster = settings.cluster
@@ -124,7 +120,8 @@ def run(settings: Settings) -> Outcome:
         timeout=NODE_TIMEOUT_SECONDS,
     )
     leaving.probe()
-    hosts = read_hosts(addresses, settings.sidecar_port, cluster.naming)
+    placements = read_placements(addresses, settings.sidecar_port, cluster.naming)
+    hosts = failure_domains(placements)
     outcome = converge(
         settings,
         shape=shape,
@@ -134,6 +131,7 @@ def run(settings: Settings) -> Outcome:
         deadline=deadline,
         access=access,
         leaving=leaving,
+        layout=LayoutRepair(shape.masters, domain_kind(placements)),
     )
     if leaving.seen:
         # The last event: what the person resizing waits for.
@@ -161,6 +159,7 @@ def converge(
     deadline: Deadline,
     access: Access | None = None,
     leaving: LeavingPods | None = None,
+    layout: LayoutRepair,
 ) -> Outcome:
     naming = settings.cluster.naming
     lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
@@ -218,19 +217,34 @@ def converge(
             # Every step accepted: confirm node by node (cheaply, only the nodes not there yet)
             # instead of re-reading every node's whole view, which on a new cluster of hundreds
             # of nodes costs seconds in the middle of its gossip storm.
-            if formed or (
-                confirm
-                and wait_converged(
-                    clients,
-                    planned_slot_map(plan, pods),
-                    planned_replicas(plan, pods),
-                    progress,
-                    limit_seconds=min(REOBSERVE_SECONDS, deadline.remaining()),
+            if (
+                formed
+                or (
+                    confirm
+                    and wait_converged(
+                        clients,
+                        planned_slot_map(plan, pods),
+                        planned_replicas(plan, pods),
+                        progress,
+                        limit_seconds=min(REOBSERVE_SECONDS, deadline.remaining()),
+                    )
+                )
+            ) and (
+                done := finish(
+                    plan,
+                    pods,
+                    everyone,
+                    formed=formed,
+                    acted=acted,
+                    rounds=rounds,
+                    deadline=deadline,
+                    layout=layout,
+                    hosts=hosts,
+                    naming=naming,
+                    access=access,
                 )
             ):
-                warn_colocated(plan, hosts, naming)
-                summarize(plan, pods, acted, deadline)
-                return Outcome(not acted, rounds, deadline.elapsed())
+                return done
         if deadline.expired:
             raise NotConverged(
                 f"the cluster did not converge within {settings.timeout_seconds:.0f}s:"
@@ -281,18 +295,6 @@ def settle_shape(plan: Plan) -> tuple[int, frozenset[int]]:
     """(masters serving slots, replica ordinals) every settled node must show."""
     serving = sum(1 for master in plan.masters if plan.slots.get(master))
     return serving, frozenset(plan.replica_of)
-
-
-def summarize(plan: Plan, pods: list[PodState], acted: bool, deadline: Deadline) -> None:
-    by_ordinal = {p.ordinal: p for p in pods}
-    masters = {by_ordinal[m].pod: format_ranges(plan.slots[m]) for m in plan.masters}
-    replicas = {by_ordinal[r].pod: by_ordinal[m].pod for r, m in plan.replica_of.items()}
-    log.info(
-        "already_formed" if not acted else "cluster_formed",
-        masters=masters,
-        replicas=replicas,
-        seconds=round(deadline.elapsed(), 3),
-    )
 
 
 def conflict_message(conflict: KeyConflict) -> str:

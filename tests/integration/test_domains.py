@@ -170,3 +170,40 @@ def gauge(cluster: DevCluster, pod: str, name: str) -> float:
             if sample.name == name:
                 return float(sample.value)
     raise AssertionError(f"{name} not served by {pod}")
+
+
+def test_four_masters_on_three_nodes_are_warned_about_by_the_job_and_the_gauge(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(8, 1, sidecar_env=FAST_DRIFT)
+    result = cluster.run_job()
+    assert result.returncode == 0, result.events[-3:]
+    warning = result.last("layout_not_survivable")
+    assert warning is not None, [e["event"] for e in result.events]
+    assert "use 3, 5 or 6 masters for 3 nodes" in str(warning["verdict"]), warning
+    assert warning["achievable"] is False
+    wait_until(
+        lambda: gauge(cluster, "redis-0", "selfform_layout_achievable") == 0,
+        timeout=SERVED_SECONDS,
+        what="the layout gauge",
+    )
+
+
+def test_a_job_rerun_repairs_the_drift_the_sidecars_may_not(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1, sidecar_env={**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"})
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    keys = {f"key:{i}": str(i) for i in range(KEYS)}
+    replica = next(r for r in cluster.roles() if r["role"] == "replica")
+    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
+    wait_until(
+        lambda: masters_per_node(cluster)[replica["node"]] == 2,
+        timeout=SPREAD_SECONDS,
+        what="two masters on one node",
+    )
+    assert cluster.wait_ready(), cluster.unready()
+    rerun = cluster.run_job()
+    assert rerun.returncode == 0, rerun.events[-3:]
+    assert rerun.last("drift_repair") is not None, [e["event"] for e in rerun.events]
+    assert spread(cluster)
+    assert missing_keys(cluster, keys) == []
