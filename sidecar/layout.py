@@ -251,7 +251,7 @@ class LayoutWatch:
             parts.append(f"{name} unreachable for {since:.0f}s (could take over: {takers})")
         return (
             "quorum lost: half or more of the masters are unreachable, Redis cannot fail them"
-            " over: " + "; ".join(parts) + ". Bring their node back, or run the bootstrap Job"
-            " with TAKEOVER_UNREACHABLE_MASTERS=true (writes those masters took alone are lost"
-            " if they return)"
+            " over: " + "; ".join(parts) + ". Bring their node back; or, accepting that writes"
+            " those masters took alone are lost if they return, send CLUSTER FAILOVER TAKEOVER"
+            " to one replica named for each"
         )
