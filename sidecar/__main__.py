@@ -1,4 +1,5 @@
-"""`python -m sidecar` (the native sidecar) and `python -m sidecar fix-nodes-conf` (one-off)."""
+"""`python -m sidecar` (the native sidecar), `python -m sidecar fix-nodes-conf` (one-off) and
+`python -m sidecar status [--json]` (the cluster's table, for people)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sidecar.health import HealthState, serve_health
 from sidecar.metrics import Metrics
 from sidecar.pingcheck import PingCheck
 from sidecar.settings import parse_sidecar_settings
+from sidecar.status import status_command
 
 
 def fix_command(argv: Sequence[str]) -> int:
@@ -124,6 +126,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     configure()  # INFO until LOG_LEVEL is known to be valid: a bad one is a settings error
     if argv[:1] == ["fix-nodes-conf"]:
         return fix_command(argv[1:])
+    if argv[:1] == ["status"]:
+        return status_command(argv[1:], environ)
     if argv[:1] == ["run"]:
         argv = argv[1:]
     return run(argv, environ)

@@ -12,3 +12,5 @@ class ExitCode(IntEnum):
     """A setting is missing or malformed; the message names it."""
     CORRUPT_NODES_CONF = 3
     """fix-nodes-conf: the file does not parse; it was left untouched."""
+    REDIS_UNREACHABLE = 4
+    """status: this pod's Redis did not answer CLUSTER NODES (or its credentials are unusable)."""

@@ -5,6 +5,9 @@ at a new address is pointed at it again. Keys written before each event are read
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 
@@ -206,4 +209,48 @@ def test_a_job_rerun_repairs_the_drift_the_sidecars_may_not(make_cluster: MakeCl
     assert rerun.returncode == 0, rerun.events[-3:]
     assert rerun.last("drift_repair") is not None, [e["event"] for e in rerun.events]
     assert spread(cluster)
+    assert missing_keys(cluster, keys) == []
+
+
+def sidecar_status(cluster: DevCluster, pod: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl exec POD -c sidecar -- python -m sidecar status`, with that sidecar's env."""
+    env = cluster.sidecar_env(cluster.require().pod(pod))
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", "status", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_sidecar_status_prints_a_row_per_pod_and_the_layout_verdict(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, keys = formed(make_cluster)
+    shown = sidecar_status(cluster, "redis-4")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split()[:4] == ["POD", "NODE", "ZONE", "ROLE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:7]}
+    assert sorted(rows) == [f"redis-{i}" for i in range(6)]
+    assert {rows[p][1] for p in rows} == {node_name(n) for n in range(3)}
+    assert "layout: survives the loss of any one node: yes" in shown.stdout
+    assert missing_keys(cluster, keys) == []
+
+
+def test_sidecar_status_json_names_the_fatal_node_after_drift(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(6, 1, sidecar_env={"DRIFT_MAX_STEPS_PER_HOUR": "0"})
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    keys = {f"key:{i}": str(i) for i in range(KEYS)}
+    for node in range(3):
+        cluster.drain_node(node_name(node))
+    (crowded, count), *_ = masters_per_node(cluster).most_common(1)
+    assert count == 2  # the upgrade drifted the masters; with no repair they stay
+    data = json.loads(sidecar_status(cluster, "redis-0", "--json").stdout)
+    assert len(data["rows"]) == 6
+    assert f"no; losing {crowded} takes the cluster down" in data["layout"]
+    assert all(r["ready"] == "ready" for r in data["rows"])
     assert missing_keys(cluster, keys) == []
