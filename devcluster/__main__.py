@@ -146,6 +146,13 @@ def cmd_crash_node(cluster: DevCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sidecar_status(cluster: DevCluster, args: argparse.Namespace) -> int:
+    shown = cluster.sidecar_status(args.pod, *(["--json"] if args.json else []))
+    print(shown.stdout, end="")
+    print(shown.stderr, end="", file=sys.stderr)
+    return shown.returncode
+
+
 def cmd_restore_node(cluster: DevCluster, args: argparse.Namespace) -> int:
     restored = cluster.restore_node(args.node)
     state = cluster.require()
@@ -258,6 +265,13 @@ def add_node_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     restore = sub.add_parser("restore-node", help="start a crashed node's pods again")
     restore.add_argument("node")
     restore.set_defaults(func=cmd_restore_node)
+    status = sub.add_parser(
+        "sidecar-status",
+        help="python -m sidecar status in a pod: a row per pod and the failure-domain verdict",
+    )
+    status.add_argument("pod")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_sidecar_status)
 
 
 def key_value(text: str) -> str:

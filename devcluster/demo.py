@@ -1,5 +1,5 @@
 """`python -m devcluster demo`: form a cluster, lose a master, lose a volume, restart every pod,
-watch it heal."""
+drain every node, crash one; watch it heal."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import redis
 
 from clusterkit.waiting import Deadline, wait_until
 from devcluster.cluster import DevCluster
+from devcluster.demonodes import DEMO_SIDECAR_ENV, node_loss
 from devcluster.health import wait_healthy
 from devcluster.table import print_table
 
@@ -41,7 +42,7 @@ def start(cluster: DevCluster, *, users: bool, tls: bool) -> None:
     over = " over TLS, ACL users on" if tls else " (ACL users on)" if users else ""
     say(f"1. Start 6 pods (own loopback address each, real DNS, real redis-server){over}")
     # up() refuses when a devcluster already runs there: the demo never touches it.
-    cluster.up(6, 1, users=users, tls=tls)
+    cluster.up(6, 1, users=users, tls=tls, sidecar_env=DEMO_SIDECAR_ENV)
 
 
 def run_demo(cluster: DevCluster, *, users: bool = False, tls: bool = False) -> int:
@@ -102,27 +103,15 @@ def run_demo(cluster: DevCluster, *, users: bool = False, tls: bool = False) -> 
         if not lose_a_volume(cluster):
             return 1
 
-        say("8. Restart EVERY pod at once, all at new addresses (what update-node.sh can't heal)")
-        names = [p.name for p in cluster.require().pods]
-        cluster.restart(names)
-        print("all pods back at " + ", ".join(cluster.require().pod(n).ip for n in names))
-        left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=WAIT_SECONDS)
-        if left:
-            print(f"NOT healthy: {left[:3]}")
+        if not restart_everything(cluster):
             return 1
-        print("the sidecars fixed nodes.conf and re-met the peers: healthy again")
-        print_table(cluster.roles())
+        if not node_loss(cluster, lambda: missing_keys(cluster), say):
+            return 1
         missing = missing_keys(cluster)
         print(f"{KEYS - len(missing)}/{KEYS} keys read back")
-        say("9. Run the Job again: it finds the cluster formed and changes nothing")
-        rerun = cluster.run_job()
-        print(
-            f"exit code {rerun.returncode}, event: "
-            f"{(rerun.events[-1] if rerun.events else {}).get('event')}"
-        )
-        return 1 if missing or rerun.returncode else 0
+        return 1 if missing else 0
     finally:
-        say("10. Down: stop everything and remove the state directory")
+        say("12. Down: stop everything and remove the state directory")
         cluster.down()
         print("done")
 
@@ -144,3 +133,26 @@ def lose_a_volume(cluster: DevCluster) -> bool:
     )
     print_table(cluster.roles())
     return True
+
+
+def restart_everything(cluster: DevCluster) -> bool:
+    """Steps 8 and 9: every pod restarts at a new address; the Job rerun changes nothing."""
+    say("8. Restart EVERY pod at once, all at new addresses (what update-node.sh can't heal)")
+    names = [p.name for p in cluster.require().pods]
+    cluster.restart(names)
+    print("all pods back at " + ", ".join(cluster.require().pod(n).ip for n in names))
+    left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=WAIT_SECONDS)
+    if left:
+        print(f"NOT healthy: {left[:3]}")
+        return False
+    print("the sidecars fixed nodes.conf and re-met the peers: healthy again")
+    print_table(cluster.roles())
+    missing = missing_keys(cluster)
+    print(f"{KEYS - len(missing)}/{KEYS} keys read back")
+    say("9. Run the Job again: it finds the cluster formed and changes nothing")
+    rerun = cluster.run_job()
+    print(
+        f"exit code {rerun.returncode}, event: "
+        f"{(rerun.events[-1] if rerun.events else {}).get('event')}"
+    )
+    return not missing and rerun.returncode == 0

@@ -4,6 +4,8 @@ kept apart so the pod lifecycle in cluster.py stays readable."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +49,7 @@ class NodeOperations:
         def client(self, name: str, timeout: float = 2.0) -> redis.Redis: ...
         def start_pods(self, names: Iterable[str]) -> dict[str, str]: ...
         def stop_pods(self, names: Iterable[str]) -> None: ...
+        def sidecar_env(self, pod: PodRecord) -> dict[str, str]: ...
 
     def schedule(self, records: Iterable[PodRecord]) -> None:
         """Give the pods without a node one, as a batch the scheduler places beside the pods
@@ -156,6 +159,18 @@ class NodeOperations:
         names = [n for n in self.pods_on(node) if state.pod(n).crashed]
         self.start_pods(names)
         return names
+
+    def sidecar_status(self, pod: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`kubectl exec POD -c sidecar -- python -m sidecar status ARGS`: run with that pod's
+        sidecar environment (its credentials, no API)."""
+        return subprocess.run(
+            [sys.executable, "-m", "sidecar", "status", *args],
+            env=self.sidecar_env(self.require().pod(pod)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 def report(progress: Callable[[str, str], None] | None, names: list[str], step: str) -> None:

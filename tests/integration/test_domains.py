@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 
@@ -212,24 +210,11 @@ def test_a_job_rerun_repairs_the_drift_the_sidecars_may_not(make_cluster: MakeCl
     assert missing_keys(cluster, keys) == []
 
 
-def sidecar_status(cluster: DevCluster, pod: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`kubectl exec POD -c sidecar -- python -m sidecar status`, with that sidecar's env."""
-    env = cluster.sidecar_env(cluster.require().pod(pod))
-    return subprocess.run(
-        [sys.executable, "-m", "sidecar", "status", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_sidecar_status_prints_a_row_per_pod_and_the_layout_verdict(
     make_cluster: MakeCluster,
 ) -> None:
     cluster, keys = formed(make_cluster)
-    shown = sidecar_status(cluster, "redis-4")
+    shown = cluster.sidecar_status("redis-4")
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].split()[:4] == ["POD", "NODE", "ZONE", "ROLE"]
@@ -249,7 +234,7 @@ def test_sidecar_status_json_names_the_fatal_node_after_drift(make_cluster: Make
         cluster.drain_node(node_name(node))
     (crowded, count), *_ = masters_per_node(cluster).most_common(1)
     assert count == 2  # the upgrade drifted the masters; with no repair they stay
-    data = json.loads(sidecar_status(cluster, "redis-0", "--json").stdout)
+    data = json.loads(cluster.sidecar_status("redis-0", "--json").stdout)
     assert len(data["rows"]) == 6
     assert f"no; losing {crowded} takes the cluster down" in data["layout"]
     assert all(r["ready"] == "ready" for r in data["rows"])
