@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls bench-domains clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-rollout: $(VENV)/.installed
 # Formation and full-restart healing: single password, ACL users, ACL users over TLS.
 bench-tls: $(VENV)/.installed
 	$(PY) -m bench.tls --runs 3
+
+# A node-pool upgrade then a node crash, with writers: the sidecars' layout repair vs none.
+bench-domains: $(VENV)/.installed
+	$(PY) -m bench.domains
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis

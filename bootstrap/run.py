@@ -17,6 +17,7 @@ from bootstrap.leaving import LeavingPods
 from bootstrap.openwatch import OpenSlotWatch
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
+from bootstrap.takeover import take_over_lost_masters
 from clusterkit.access import Access
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
@@ -108,6 +109,8 @@ def run(settings: Settings) -> Outcome:
         )
         for i, ip in addresses.items()
     }
+    if settings.takeover_lost_masters and take_over_lost_masters(settings, clients, deadline):
+        return Outcome(already_formed=False, rounds=0, seconds=deadline.elapsed())
     wait_for_ping(addresses, clients, settings, deadline)
     log.info("nodes_answering", count=len(clients))
     shape = Shape(settings.cluster_size, settings.masters)

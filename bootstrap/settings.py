@@ -30,6 +30,14 @@ class Settings:
     """REASSIGN_LOST_SLOTS: accept the loss of a shard whose master died with no surviving
     replica: forget the dead node and give its slots, empty, to masters. Without it the Job
     stops (exit 5) naming the lost slots."""
+    takeover_lost_masters: bool = False
+    """TAKEOVER_LOST_MASTERS: when half or more of the masters are unreachable (their node or
+    zone is down: Redis cannot vote them out), send CLUSTER FAILOVER TAKEOVER to the best
+    reachable replica of each, once every reachable node has flagged them failing for
+    TAKEOVER_AFTER_SECONDS. Writes they took alone are lost if they return."""
+    takeover_after_seconds: float = 15.0
+    """TAKEOVER_AFTER_SECONDS: how long every reachable view must flag the lost masters first;
+    longer than cluster-node-timeout (5 s in manifests/redis.conf)."""
 
     def __post_init__(self) -> None:
         if self.cluster_size < 1:
@@ -44,6 +52,10 @@ class Settings:
             )
         if self.timeout_seconds <= 0:
             raise SettingsError(f"TIMEOUT_SECONDS={self.timeout_seconds} must be positive")
+        if self.takeover_after_seconds <= 0:
+            raise SettingsError(
+                f"TAKEOVER_AFTER_SECONDS={self.takeover_after_seconds} must be positive"
+            )
         if not 0 < self.sidecar_port < 65536:
             raise SettingsError(f"SIDECAR_PORT={self.sidecar_port} must be 1..65535")
         # A missing or empty Secret, TLS files that do not load: exit 2 before any work.

@@ -102,3 +102,25 @@ def takeover_candidates(nodes: Sequence[NodeLine], master_id: str) -> list[NodeL
         for line in nodes
         if line.is_replica and line.master_id == master_id and not is_down(line)
     ]
+
+
+def lost_in_every_view(views: Sequence[Sequence[NodeLine]]) -> list[str]:
+    """Node ids of the slot-owning masters that every view flags failing, when every view has
+    lost the quorum ([] otherwise): the masters only a TAKEOVER can replace."""
+    if not views or not all(quorum_lost(nodes) for nodes in views):
+        return []
+    flagged = [{line.node_id for line in failing_masters(nodes)} for nodes in views]
+    return sorted(set.intersection(*flagged))
+
+
+def best_taker(
+    views: Mapping[int, Sequence[NodeLine]], master_id: str, offsets: Mapping[int, int]
+) -> int | None:
+    """The reachable replica (pod ordinal) of `master_id` that has replicated the most (then
+    the lowest ordinal), judged by each pod's own line; None when none is reachable."""
+    followers = [
+        ordinal
+        for ordinal, nodes in views.items()
+        if any(n.is_myself and n.is_replica and n.master_id == master_id for n in nodes)
+    ]
+    return min(followers, key=lambda o: (-offsets.get(o, -1), o), default=None)

@@ -125,21 +125,9 @@ def test_a_lost_quorum_is_reported_and_when_the_node_returns_every_replica_links
     """2 of 3 masters on one node (repairs off) and that node crashes: no failover can win a
     vote. Every survivor says so; when the node returns its masters are at new addresses, and
     the replicas elsewhere that followed them must replicate from there again."""
-    cluster = make_cluster(6, 1, sidecar_env={**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"})
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    keys = {f"key:{i}": str(i) for i in range(KEYS)}
-    replica = next(r for r in cluster.roles() if r["role"] == "replica")
-    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
-    wait_until(
-        lambda: masters_per_node(cluster)[replica["node"]] == 2,
-        timeout=SPREAD_SECONDS,
-        what="two masters on one node",
-    )
-    lost = [
-        r["pod"] for r in cluster.roles() if r["role"] == "master" and r["node"] == replica["node"]
-    ]
-    crashed = cluster.crash_node(replica["node"])
+    cluster, keys = formed_without_repair(make_cluster)
+    node, lost = two_masters_on_one_node(cluster)
+    crashed = cluster.crash_node(node)
     survivors = [p for p in cluster.require().pods if p.name not in crashed]
     for pod in survivors:
         reason = wait_until(
@@ -149,12 +137,65 @@ def test_a_lost_quorum_is_reported_and_when_the_node_returns_every_replica_links
         )
         assert all(f"{name} unreachable" in reason for name in lost), reason
         assert gauge(cluster, pod.name, "selfform_quorum_lost") == 1
-    cluster.restore_node(replica["node"])
+    cluster.restore_node(node)
     assert cluster.wait_ready(), cluster.unready()
     for pod in cluster.require().pods:
         info = cluster.client(pod.name).info("replication")
         if info["role"] == "slave":
             assert info["master_link_status"] == "up", (pod.name, info)
+    assert missing_keys(cluster, keys) == []
+
+
+def formed_without_repair(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
+    cluster = make_cluster(6, 1, sidecar_env={**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"})
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+
+
+def two_masters_on_one_node(cluster: DevCluster) -> tuple[str, list[str]]:
+    """A replica takes over beside another master (repairs off); (that node, its masters)."""
+    replica = next(r for r in cluster.roles() if r["role"] == "replica")
+    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
+    wait_until(
+        lambda: masters_per_node(cluster)[replica["node"]] == 2,
+        timeout=SPREAD_SECONDS,
+        what="two masters on one node",
+    )
+    node = replica["node"]
+    return node, [r["pod"] for r in cluster.roles() if r["role"] == "master" and r["node"] == node]
+
+
+def test_the_job_with_takeover_serves_a_lost_quorum_and_the_lost_masters_return_as_replicas(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, keys = formed_without_repair(make_cluster)
+    node, lost = two_masters_on_one_node(cluster)
+    crashed = cluster.crash_node(node)
+    survivors = [p.name for p in cluster.require().pods if p.name not in crashed]
+    result = cluster.run_job(TAKEOVER_LOST_MASTERS="true", TAKEOVER_AFTER_SECONDS="6")
+    assert result.returncode == 0
+    assert result.last("took_over") is not None
+    wait_until(lambda: served(cluster, survivors), timeout=SERVED_SECONDS, what="slots served")
+    assert missing_keys(cluster, keys) == []
+    cluster.restore_node(node)
+    assert cluster.wait_ready(), cluster.unready()
+    roles = {r["pod"]: r["role"] for r in cluster.roles()}
+    assert [roles[p] for p in lost] == ["replica"] * len(lost)
+    assert missing_keys(cluster, keys) == []
+
+
+def test_the_job_without_takeover_leaves_a_lost_quorum_alone(make_cluster: MakeCluster) -> None:
+    cluster, keys = formed_without_repair(make_cluster)
+    node, lost = two_masters_on_one_node(cluster)
+    cluster.crash_node(node)
+    result = cluster.run_job(timeout=120.0, TIMEOUT_SECONDS="20")
+    assert result.returncode != 0
+    assert result.last("takeover_sent") is None
+    cluster.restore_node(node)
+    assert cluster.wait_ready(), cluster.unready()
+    roles = {r["pod"]: r["role"] for r in cluster.roles()}
+    assert [roles[p] for p in lost] == ["master"] * len(lost)
     assert missing_keys(cluster, keys) == []
 
 
