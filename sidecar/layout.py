@@ -252,6 +252,6 @@ class LayoutWatch:
         return (
             "quorum lost: half or more of the masters are unreachable, Redis cannot fail them"
             " over: " + "; ".join(parts) + ". Bring their node back; or, accepting that writes"
-            " those masters took alone are lost if they return, send CLUSTER FAILOVER TAKEOVER"
-            " to one replica named for each"
+            " those masters took alone are lost if they return, run the Job once with"
+            " TAKEOVER_LOST_MASTERS=true (README: Lost quorum)"
         )

@@ -139,8 +139,8 @@ def attention(nodes: Sequence[NodeLine], by_id: Mapping[str, str]) -> list[str]:
     if quorum_lost(nodes):
         lost = ", ".join(by_id[n.node_id] for n in failing_masters(nodes))
         found.append(
-            f"quorum lost ({lost} unreachable): bring their node back, or send CLUSTER FAILOVER"
-            " TAKEOVER to one replica of each (writes they took alone are then lost)"
+            f"quorum lost ({lost} unreachable): bring their node back, or run the Job once with"
+            " TAKEOVER_LOST_MASTERS=true (writes they took alone are then lost)"
         )
     owners = {n.node_id for n in nodes if n.is_master and n.slots}
     if not any(n.is_replica for n in nodes):
