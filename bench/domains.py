@@ -24,7 +24,6 @@ import json
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,12 +54,6 @@ class Run:
     lost: int = 0
     masters_before_crash: dict[str, int] = field(default_factory=dict)
     healthy: list[str] = field(default_factory=list)
-
-
-def masters_per_node(cluster: DevCluster) -> Counter[str]:
-    return Counter(
-        r["node"] for r in cluster.roles() if r["role"] == "master" and r["slots"] != "-"
-    )
 
 
 def first_time(check: Callable[[], bool], timeout: float) -> float | None:
@@ -98,14 +91,14 @@ def one_run(mode: str, root: Path, args: argparse.Namespace) -> Run:
         for writer in writers:
             writer.longest_gap = 0.0  # the drains' own handovers are bench.rollout's figure
         run.drift_to_safe = first_time(
-            lambda: max(masters_per_node(cluster).values()) == 1, args.safe_seconds
+            lambda: max(cluster.masters_per_node().values()) == 1, args.safe_seconds
         )
         time.sleep(2.0)
         run.repair_outage = round(max(w.longest_gap for w in writers), 3)
         reader = cluster.cluster_client()
         run.lost_in_repair = sum(lost_writes(reader, dict(w.acknowledged)) for w in writers)
-        run.masters_before_crash = dict(masters_per_node(cluster))
-        crowded = masters_per_node(cluster).most_common(1)[0][0]
+        run.masters_before_crash = dict(cluster.masters_per_node())
+        crowded = cluster.masters_per_node().most_common(1)[0][0]
         counts = [len(w.acknowledged) for w in writers]
         cluster.crash_node(crowded)
         run.served_after_crash = first_time(

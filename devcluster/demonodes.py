@@ -5,7 +5,6 @@ replicas. Every key is read back after each step."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import redis
@@ -21,17 +20,6 @@ DEMO_SIDECAR_ENV = {"DRIFT_QUIET_SECONDS": "20", "DRIFT_CHECK_SECONDS": "2"}
 WAIT_SECONDS = 120.0
 
 
-def masters_per_node(cluster: DevCluster) -> Counter[str]:
-    return Counter(
-        r["node"] for r in cluster.roles() if r["role"] == "master" and r["slots"] != "-"
-    )
-
-
-def spread(cluster: DevCluster) -> bool:
-    counts = masters_per_node(cluster)
-    return sum(counts.values()) == 3 and max(counts.values()) == 1
-
-
 def seconds_until(what: str, check: Callable[[], bool]) -> float:
     deadline = Deadline(WAIT_SECONDS)
     wait_until(check, timeout=deadline, what=what, interval=0.2, retry_on=(redis.RedisError,))
@@ -45,11 +33,11 @@ def node_loss(
     say("10. A node-pool upgrade: drain node-0, node-1, node-2 in turn (preStop hands over)")
     for node in range(3):
         cluster.drain_node(node_name(node))
-        print(f"drained {node_name(node)}: masters per node {dict(masters_per_node(cluster))}")
+        print(f"drained {node_name(node)}: masters per node {dict(cluster.masters_per_node())}")
     try:
-        took = seconds_until("masters one per node", lambda: spread(cluster))
+        took = seconds_until("masters one per node", cluster.masters_spread)
     except WaitTimeout:
-        print(f"masters NOT spread: {dict(masters_per_node(cluster))}")
+        print(f"masters NOT spread: {dict(cluster.masters_per_node())}")
         return False
     print(
         f"one master per node {took:.1f} s after the last drain: the sidecars swapped roles"
@@ -59,7 +47,7 @@ def node_loss(
     print("python -m sidecar status, in redis-0's sidecar:")
     print(cluster.sidecar_status("redis-0").stdout)
 
-    crowded = masters_per_node(cluster).most_common(1)[0][0]
+    crowded = cluster.masters_per_node().most_common(1)[0][0]
     say(f"11. Crash {crowded} (SIGKILL, no hook): one failover serves every slot again")
     crashed = cluster.crash_node(crowded)
     began = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ class NodeOperations:
         def start_pods(self, names: Iterable[str]) -> dict[str, str]: ...
         def stop_pods(self, names: Iterable[str]) -> None: ...
         def sidecar_env(self, pod: PodRecord) -> dict[str, str]: ...
+        def roles(self) -> list[dict[str, str]]: ...
 
     def schedule(self, records: Iterable[PodRecord]) -> None:
         """Give the pods without a node one, as a batch the scheduler places beside the pods
@@ -159,6 +161,17 @@ class NodeOperations:
         names = [n for n in self.pods_on(node) if state.pod(n).crashed]
         self.start_pods(names)
         return names
+
+    def masters_per_node(self) -> Counter[str]:
+        """Slot-owning masters on each simulated node."""
+        return Counter(
+            r["node"] for r in self.roles() if r["role"] == "master" and r["slots"] != "-"
+        )
+
+    def masters_spread(self, masters: int = 3) -> bool:
+        """`masters` slot-owning masters, one per node."""
+        counts = self.masters_per_node()
+        return sum(counts.values()) == masters and max(counts.values()) == 1
 
     def sidecar_status(self, pod: str, *args: str) -> subprocess.CompletedProcess[str]:
         """`kubectl exec POD -c sidecar -- python -m sidecar status ARGS`: run with that pod's
