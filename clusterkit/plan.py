@@ -3,21 +3,35 @@ running at once (or a rerun after a crash at any point) drive the cluster to the
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clusterkit.balance import balance_moves
 from clusterkit.domains import Verdict, judge, shards_of
-from clusterkit.drain import drain, is_member
+from clusterkit.drain import Drain, drain, is_member
 from clusterkit.drift import Repair, plan_repair, unsettled
-from clusterkit.ghosts import Ghost, LostSlots, decide, find_ghosts
-from clusterkit.model import Action, AddSlots, Forget, Meet, PodState, Replicate, SetConfigEpoch
+from clusterkit.ghosts import Ghost, GhostDecision, LostSlots, decide, find_ghosts
+from clusterkit.masters import MasterChoice, choose_masters, unreachable_shape
+from clusterkit.model import (
+    Action,
+    AddSlots,
+    Forget,
+    Meet,
+    PodState,
+    Replicate,
+    SetConfigEpoch,
+)
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
-from clusterkit.openslots import close_open_slots, move, open_slots
+from clusterkit.openslots import close_open_slots, open_slots
 from clusterkit.replicas import assign_replicas
-from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split
+from clusterkit.resize import (
+    balance_steps,
+    claimed_slots,
+    replicas_first,
+    takeover_reason,
+    unreplicated,
+)
+from clusterkit.slots import SlotRange, compact, even_split
 
 
 @dataclass(frozen=True)
@@ -129,41 +143,6 @@ def forgets(ghosts: Sequence[Ghost]) -> list[Action]:
     ]
 
 
-def choose_masters(
-    shape: Shape, pods: Sequence[PodState], domains: Mapping[int, str] | None = None
-) -> list[PodState]:
-    """Masters that own slots stay masters; fresh ones are picked one by one from the failure
-    domain with the fewest masters so far (where the pods landed, not their ordinals), ties by
-    ordinal (0..masters-1 first)."""
-    owners = [p for p in pods if p.me.is_master and p.me.slots]
-    owner_ids = {p.node_id for p in owners}
-    candidates = [
-        p
-        for p in pods
-        if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids) and not p.keys
-    ]
-    candidates.sort(key=lambda p: (p.ordinal >= shape.masters, p.ordinal))
-    where = domains or {}
-    per_domain = Counter(where.get(p.ordinal) for p in owners)
-    chosen = list(owners)
-    while candidates and len(chosen) < shape.masters:
-        pick = min(candidates, key=lambda p: per_domain[where.get(p.ordinal)])
-        candidates.remove(pick)
-        chosen.append(pick)
-        per_domain[where.get(pick.ordinal)] += 1
-    return sorted(chosen, key=lambda p: p.ordinal)
-
-
-def claimed_slots(pods: Sequence[PodState]) -> bytearray:
-    """Slots anyone claims, in anyone's view (1 = claimed): the plan never assigns them again."""
-    claimed = bytearray(SLOT_COUNT)
-    for pod in pods:
-        for line in pod.nodes:
-            for r in line.slots:
-                claimed[r.start : r.end + 1] = b"\x01" * r.count
-    return claimed
-
-
 def slot_steps(
     masters: Sequence[PodState], everyone: Sequence[PodState]
 ) -> tuple[dict[int, tuple[SlotRange, ...]], list[Action]]:
@@ -188,6 +167,29 @@ def slot_steps(
         if wanted:
             actions.append(AddSlots(master.ordinal, tuple(compact(wanted))))
     return slots, actions
+
+
+def role_change(
+    shape: Shape,
+    choice: MasterChoice,
+    decision: GhostDecision,
+    everyone: Sequence[PodState],
+    drained: Drain,
+) -> Plan | None:
+    """The plan when roles must change before anything else (None: they need not): a shape
+    no pod can reach is refused; a staying replica takes over a leaving master's slots without
+    moving a key, and the rest is planned once the roles have changed."""
+    if choice.short:
+        return Plan(refusal=unreachable_shape(shape.size, shape.masters, choice))
+    if not choice.takeovers or not all(claimed_slots(everyone)):
+        return None
+    return Plan(
+        tuple(m.ordinal for m in choice.masters),
+        actions=(*forgets(decision.forget), *choice.takeovers),
+        lost=decision.lost,
+        waiting=(takeover_reason(choice.takeovers, everyone),),
+        leaving=tuple(p.pod for p in drained.members),
+    )
 
 
 def make_plan(
@@ -227,13 +229,20 @@ def make_plan(
     everyone = sorted(pods, key=lambda p: p.ordinal)
     leaving = [p for p in everyone if p.ordinal >= shape.size]
     pods = [p for p in everyone if p.ordinal not in held and p.ordinal < shape.size]
-    masters = choose_masters(shape, pods, hosts)
-    slots, actions = slot_steps(masters, everyone)
-    moves, balance_wait = balance_steps(masters, everyone, slots, leaving)
-    actions[:0] = [*forgets(decision.forget), *moves]
+    choice = choose_masters(shape.masters, pods, hosts, leaving)
+    masters = list(choice.masters)
     drained = drain(pods, [p for p in leaving if p.ordinal not in held])
+    if early := role_change(shape, choice, decision, everyone, drained):
+        return early
+    slots, actions = slot_steps(masters, everyone)
+    giving = [*leaving, *choice.surplus]
+    moves, balance_wait = balance_steps(masters, everyone, slots, giving)
+    actions[:0] = [*forgets(decision.forget), *moves]
+    # A surplus master becomes a replica once it owns no slot (Redis refuses before).
+    followers = [p for p in pods if p not in choice.surplus]
+    replica_of = assign_replicas(followers, masters, hosts or {})
+    drained = replicas_first(drained, unreplicated(masters, replica_of, pods, leaving))
     actions += drained.actions
-    replica_of = assign_replicas(pods, masters, hosts or {})
     hub = masters[0]
     by_ordinal = {p.ordinal: p for p in pods}
     for pod in pods:
@@ -254,7 +263,7 @@ def make_plan(
                         parent.port + BUS_PORT_OFFSET,
                     )
                 )
-    still_giving = {p.node_id for p in leaving if p.me.is_master and p.me.slots}
+    still_giving = {p.node_id for p in giving if p.me.is_master and p.me.slots}
     for replica, master_ordinal in replica_of.items():
         pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
         if pod.me.is_replica and pod.me.master_id in (master.node_id, *still_giving):
@@ -283,48 +292,3 @@ def make_plan(
         repair=repair,
         unsettled=unsettled_reason,
     )
-
-
-def balance_steps(
-    masters: Sequence[PodState],
-    everyone: Sequence[PodState],
-    slots: dict[int, tuple[SlotRange, ...]],
-    leaving: Sequence[PodState] = (),
-) -> tuple[list[Action], tuple[str, ...]]:
-    """Slot moves (keys included) that give every master its even share and leaving masters
-    none, once every slot has an owner; `slots` (staying masters only) is updated to the owners
-    after the moves. Moves wait until the masters all know each other (SETSLOT names the other
-    side by id)."""
-    if not all(claimed_slots(everyone)):
-        return [], ()
-    givers = [p for p in leaving if p.me.is_master and p.me.slots]
-    moves = balance_moves(masters, givers)
-    if not moves:
-        return [], ()
-    both = [*masters, *givers]
-    strangers = [f"{a.pod}/{b.pod}" for a in both for b in both if a is not b and not a.knows(b)]
-    if strangers:
-        return [], (f"masters to know each other before slots move ({', '.join(strangers[:5])})",)
-    moving = {m.source for m in moves} | {m.target for m in moves}
-    down = [p.pod for p in both if p.ordinal in moving and not p.cluster_ok]
-    if down:
-        # A new master says cluster_state:ok only about 5 s after it joined (the rejoin delay);
-        # until then it answers MIGRATE's RESTORE with CLUSTERDOWN, and a move begun would stay
-        # open (measured under load: 100-170 slots per scale out, closed by a later round).
-        return [], (f"{', '.join(down)} to see cluster_state ok before slots move",)
-    owned = {o: {s for r in ranges for s in r.slots()} for o, ranges in slots.items()}
-    for m in moves:
-        owned.get(m.source, set()).discard(m.slot)
-        owned[m.target].add(m.slot)
-    slots.update({o: tuple(compact(owned[o])) for o in owned})
-    by_ordinal = {m.ordinal: m for m in both}
-    return [
-        move(
-            m.slot,
-            by_ordinal[m.source],
-            by_ordinal[m.target],
-            handover=True,
-            announce=tuple(o for o in by_ordinal if o not in (m.source, m.target)),
-        )
-        for m in moves
-    ], ()

@@ -30,6 +30,7 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
         tls: bool = False,
         seed: int = BY_ORDINAL,
         nodes: int = 3,
+        zones: int = 0,
         sidecar_env: dict[str, str] | None = None,
     ) -> DevCluster:
         cluster = DevCluster(tmp_path / f"cluster{len(started)}")
@@ -41,6 +42,7 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., DevCluster]]:
             tls=tls,
             seed=seed,
             nodes=nodes,
+            zones=zones,
             sidecar_env=sidecar_env,
         )
         return cluster

@@ -18,7 +18,7 @@ from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.waiting import wait_until
 from devcluster.cluster import DevCluster
-from devcluster.placement import node_name
+from devcluster.placement import node_name, ordinal_trap_seed, zone_name
 from tests.integration.writers import missing_keys, write_keys, writing
 
 pytestmark = pytest.mark.integration
@@ -80,6 +80,33 @@ def test_after_a_node_pool_upgrade_a_node_crash_costs_one_failover(
     owners = [r for r in roles if r["role"] == "master" and r["slots"] != "-"]
     assert len(owners) == 3 and all(r["pod"] not in crashed for r in owners), roles
     assert missing_keys(cluster, keys) == []
+
+
+def test_with_zones_masters_spread_over_zones_and_a_zone_crash_costs_one_failover(
+    make_cluster: MakeCluster,
+) -> None:
+    # 6 nodes in 3 zones, one pod each, seeded so that masters by ordinal would share a zone:
+    # the zones, not the nodes, are the failure domains.
+    seed = ordinal_trap_seed(pods=6, nodes=6, zones=3)
+    cluster = make_cluster(6, 1, nodes=6, zones=3, seed=seed, sidecar_env=FAST_DRIFT)
+    zone = {p.name: p.zone for p in cluster.require().pods}
+    assert len({zone[f"redis-{i}"] for i in range(3)}) < 3, zone
+    assert cluster.run_job().returncode == 0
+    write_keys(cluster, KEYS)
+    roles = cluster.roles()
+    masters = [r for r in roles if r["role"] == "master" and r["slots"] != "-"]
+    assert sorted(r["zone"] for r in masters) == [zone_name(z, 3) for z in range(3)], roles
+    assert all(r["zone"] != zone[r["master"]] for r in roles if r["role"] == "replica"), roles
+    crashed = [
+        pod
+        for n in range(6)
+        if zone_name(n, 3) == zone_name(0, 3)
+        for pod in cluster.crash_node(node_name(n))
+    ]
+    assert len(crashed) == 2
+    survivors = [p.name for p in cluster.require().pods if p.name not in crashed]
+    wait_until(lambda: served(cluster, survivors), timeout=SERVED_SECONDS, what="every slot")
+    assert missing_keys(cluster, {f"key:{i}": str(i) for i in range(KEYS)}) == []
 
 
 def test_masters_drifted_onto_one_node_move_back_under_writes_losing_nothing(

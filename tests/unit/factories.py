@@ -31,6 +31,7 @@ from clusterkit.model import (
     STEP_ORDER,
     Action,
     AddSlots,
+    Failover,
     Forget,
     Meet,
     MoveSlot,
@@ -275,6 +276,10 @@ class SimCluster:
                 self.meet(node, ip, port, bus_port)
             case Replicate(master_id=master_id):
                 self.replicate(node, master_id)
+            case Failover(master_id=master_id):
+                if node.master_id != master_id:
+                    raise Rejected(f"{node.ordinal}: not a replica of {master_id}")
+                self.failover(action.ordinal)
 
     def apply_plan(self, plan: Plan, keep: list[bool] | None = None) -> None:
         """Run the plan's steps kind by kind, as clusterkit.apply does; `keep[i]` False drops
