@@ -18,7 +18,9 @@ from clusterkit.access import Access
 from clusterkit.dnsio import resolve_addresses
 from clusterkit.model import PodState
 from clusterkit.naming import PodNaming
-from clusterkit.redisio import connect
+from clusterkit.redisio import connect, info_fields
+from clusterkit.resetnode import persist_empty
+from clusterkit.waiting import WaitTimeout
 
 log = structlog.get_logger()
 
@@ -108,3 +110,21 @@ class LeavingPods:
             if client is not None:
                 client.close()
         return not still
+
+    def confirm_emptied(self) -> list[str]:
+        """Rewrite the disk of every leaving pod that is out of the cluster and empty, and
+        return what failed ("pod: why"). A reset is done only once its empty dataset is on
+        disk, else a restart loads the old keys (clusterkit.resetnode); doing it again here
+        also covers a Job killed between the reset and the rewrite. A pod still holding keys
+        or knowing other nodes is left alone: it is no pod this Job emptied."""
+        failed = []
+        for ordinal, client in sorted(self.clients.items()):
+            pod = self.naming.pod_name(ordinal)
+            try:
+                info = info_fields(client.execute_command("CLUSTER", "INFO"))
+                if info.get("cluster_known_nodes") != "1" or int(client.dbsize()):
+                    continue
+                persist_empty(client, pod)
+            except (redis.RedisError, OSError, WaitTimeout) as exc:
+                failed.append(f"{pod}: {exc}")
+        return failed

@@ -48,9 +48,11 @@ USER_RULES: dict[str, str] = {
     "app": "~* &* +@all -@admin -@dangerous -migrate +cluster|slots +cluster|shards"
     " +cluster|nodes +cluster|info +cluster|myid +cluster|keyslot +cluster|countkeysinslot",
     # The Job: forms, resizes and repairs; MIGRATE moves keys (and, as the target's user,
-    # RESTORE-ASKING stores them); DUMP compares copies of a key on both sides of a move.
+    # RESTORE-ASKING stores them); DUMP compares copies of a key on both sides of a move;
+    # BGREWRITEAOF / BGSAVE write a leaving node's emptied dataset to its disk (scale in).
     "bootstrap": f"resetchannels ~* -@all +ping +info +dbsize +role +asking +select {CLUSTER_READS}"
-    f" {CLUSTER_CHANGES} +cluster|getkeysinslot +migrate +restore-asking +dump",
+    f" {CLUSTER_CHANGES} +cluster|getkeysinslot +migrate +restore-asking +dump"
+    " +bgrewriteaof +bgsave",
     # The sidecar: watches, heals addresses, hands over, rejoins a replaced node and reloads
     # renewed certificates (CONFIG SET tls-*). No key at all: it cannot read or write data.
     "sidecar": f"resetchannels resetkeys -@all +ping +info +dbsize +role {CLUSTER_READS}"
