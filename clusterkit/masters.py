@@ -64,14 +64,9 @@ def choose_masters(
         kept = spread_pick(owners, wanted, where)
         surplus = tuple(p for p in owners if p not in kept)
         return MasterChoice(tuple(sorted(kept, key=lambda p: p.ordinal)), surplus)
-    # A replica of a master that owns slots (staying or leaving) holds its copies: it becomes
-    # a master only by taking over from it.
-    owner_ids = {p.node_id for p in [*owners, *leaving] if p.me.is_master and p.me.slots}
-    candidates = [
-        p
-        for p in pods
-        if p not in owners and not (p.me.is_replica and p.me.master_id in owner_ids) and not p.keys
-    ]
+    # A replica never becomes a fresh master: Redis gives slots only to masters, and turning
+    # it into one takes a failover (successors, below) or CLUSTER RESET, which drops its keys.
+    candidates = [p for p in pods if p not in owners and not p.me.is_replica and not p.keys]
     candidates.sort(key=lambda p: (p.ordinal >= wanted, p.ordinal))
     chosen = [*owners, *spread_pick(candidates, wanted - len(owners), where, owners)]
     needed = wanted - len(chosen)
@@ -109,3 +104,11 @@ def unreachable_shape(size: int, wanted: int, choice: MasterChoice) -> str:
         f" sends to a node holding keys. Scale out by {choice.short} empty pod(s) first, or ask"
         " for fewer masters (a larger REPLICAS_PER_MASTER)"
     )
+
+
+def surplus_reason(choice: MasterChoice) -> tuple[str, ...]:
+    """What the plan waits for while surplus masters still own slots."""
+    if not choice.surplus:
+        return ()
+    names = ", ".join(p.pod for p in choice.surplus)
+    return (f"surplus masters {names} to give their slots away, then follow a master",)

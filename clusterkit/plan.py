@@ -10,7 +10,7 @@ from clusterkit.domains import Verdict, judge, shards_of
 from clusterkit.drain import Drain, drain, is_member
 from clusterkit.drift import Repair, plan_repair, unsettled
 from clusterkit.ghosts import Ghost, GhostDecision, LostSlots, decide, find_ghosts
-from clusterkit.masters import MasterChoice, choose_masters, unreachable_shape
+from clusterkit.masters import MasterChoice, choose_masters, surplus_reason, unreachable_shape
 from clusterkit.model import (
     Action,
     AddSlots,
@@ -192,6 +192,27 @@ def role_change(
     )
 
 
+def replicate_steps(
+    replica_of: Mapping[int, int],
+    by_ordinal: Mapping[int, PodState],
+    still_giving: set[str],
+    surplus: Sequence[PodState],
+) -> list[Action]:
+    """REPLICATE for every pod that does not follow its planned master yet."""
+    steps: list[Action] = []
+    for replica, master_ordinal in replica_of.items():
+        pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
+        if pod.me.is_replica and pod.me.master_id in (master.node_id, *still_giving):
+            # (A replica of a leaving master stays its copy until that master's slots moved.)
+            continue
+        if pod in surplus:
+            continue  # it follows once it owns no slot (Redis refuses before)
+        # Sent even while the MEET is still in flight: apply retries "Unknown node" briefly,
+        # which beats waiting a whole observation round (seconds, on hundreds of nodes).
+        steps.append(Replicate(replica, master_ordinal, master.node_id))
+    return steps
+
+
 def make_plan(
     shape: Shape,
     pods: Sequence[PodState],
@@ -238,9 +259,7 @@ def make_plan(
     giving = [*leaving, *choice.surplus]
     moves, balance_wait = balance_steps(masters, everyone, slots, giving)
     actions[:0] = [*forgets(decision.forget), *moves]
-    # A surplus master becomes a replica once it owns no slot (Redis refuses before).
-    followers = [p for p in pods if p not in choice.surplus]
-    replica_of = assign_replicas(followers, masters, hosts or {})
+    replica_of = assign_replicas(pods, masters, hosts or {})
     drained = replicas_first(drained, unreplicated(masters, replica_of, pods, leaving))
     actions += drained.actions
     hub = masters[0]
@@ -264,15 +283,8 @@ def make_plan(
                     )
                 )
     still_giving = {p.node_id for p in giving if p.me.is_master and p.me.slots}
-    for replica, master_ordinal in replica_of.items():
-        pod, master = by_ordinal[replica], by_ordinal[master_ordinal]
-        if pod.me.is_replica and pod.me.master_id in (master.node_id, *still_giving):
-            # (A replica of a leaving master stays its copy until that master's slots moved.)
-            continue
-        # Sent even while the MEET above is still in flight: apply retries "Unknown node" briefly,
-        # which beats waiting a whole observation round (seconds, on hundreds of nodes).
-        actions.append(Replicate(replica, master_ordinal, master.node_id))
-    waiting = (*decision.waiting, *balance_wait, *drained.waiting)
+    actions += replicate_steps(replica_of, by_ordinal, still_giving, choice.surplus)
+    waiting = (*decision.waiting, *balance_wait, *drained.waiting, *surplus_reason(choice))
     domains = hosts or {}
     layout = judge(shards_of(everyone), domains) if domains else None
     repair, unsettled_reason = Repair(), None

@@ -101,7 +101,8 @@ def test_any_layout_resized_to_any_shape_ends_in_that_shape(
     new_masters, new_replicas = after
     size = new_masters * (1 + new_replicas)
     if can_be_masters(sim, size) + max(0, size - sim.size) < new_masters:
-        plan = make_plan(Shape(size, new_masters), sim.states()[:size], naming=NAMING)
+        sim.add_pods(max(0, size - sim.size))
+        plan = make_plan(Shape(size, new_masters), sim.states(), naming=NAMING)
         assert plan.refusal is not None and "Scale out by" in plan.refusal
         assert plan.actions == ()
         event("refused")
