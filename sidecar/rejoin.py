@@ -26,8 +26,9 @@ from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
 from clusterkit.observe import observe_all
 from clusterkit.placement import read_hosts
-from clusterkit.plan import Plan, claimed_slots, make_plan, observed_shape
+from clusterkit.plan import Plan, make_plan, observed_shape
 from clusterkit.redisio import connect
+from clusterkit.resize import claimed_slots
 from clusterkit.slots import format_ranges
 
 log = structlog.get_logger()
