@@ -5,10 +5,12 @@ written before each resize are read back after it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pytest
 
+from clusterkit.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from tests.integration.writers import missing_keys, write_keys
@@ -19,6 +21,8 @@ MakeCluster = Callable[..., DevCluster]
 KEYS = 3000
 JOB_SECONDS = 300.0
 """A bound that stops a hang (a resize of a few thousand keys takes seconds)."""
+FAILOVER_SECONDS = 30.0
+"""A bound that stops a hang (a manual failover takes well under a second)."""
 
 
 def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
@@ -28,14 +32,21 @@ def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[st
     return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
 
 
-def scaled_in_to_six(cluster: DevCluster) -> dict[str, object]:
-    """The Job with CLUSTER_SIZE=6, then the StatefulSet scaled down; the Job's last event."""
+def leads(cluster: DevCluster, pod: str) -> bool:
+    """Whether the pod's Redis says it is a master."""
+    return bool(cluster.client(pod).execute_command("ROLE")[0] == "master")
+
+
+def assert_scaled_in_to_six(cluster: DevCluster, keys: dict[str, str]) -> None:
+    """The Job with CLUSTER_SIZE=6, then the StatefulSet scaled down: 3 masters with a replica
+    each, and every key written before reads back."""
     result = cluster.run_job(timeout=JOB_SECONDS, CLUSTER_SIZE="6")
     assert result.returncode == 0, result.events[-3:]
     last = result.events[-1]
     assert last["event"] == "ready_to_scale_down", last
     cluster.remove_pods(2)
-    return last
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
+    assert missing_keys(cluster, keys) == []
 
 
 def test_eight_to_six_with_every_master_staying_ends_with_three_replicated_masters(
@@ -44,23 +55,25 @@ def test_eight_to_six_with_every_master_staying_ends_with_three_replicated_maste
     cluster, keys = eight_pods_with_keys(make_cluster)
     owners = {r["pod"] for r in cluster.roles() if r["role"] == "master"}
     assert owners <= {f"redis-{i}" for i in range(6)}, owners  # 4 masters, all staying
-    scaled_in_to_six(cluster)
-    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
-    assert missing_keys(cluster, keys) == []
+    assert_scaled_in_to_six(cluster, keys)
 
 
 def test_eight_to_six_after_a_rollout_moved_the_masters_to_the_leaving_pods(
     make_cluster: MakeCluster,
 ) -> None:
     cluster, keys = eight_pods_with_keys(make_cluster)
+    # One at a time: manual failovers sent at once may time out and change nothing.
     for replica in [r["pod"] for r in cluster.roles() if r["role"] == "replica"]:
         cluster.client(replica).execute_command("CLUSTER", "FAILOVER")
+        wait_until(
+            functools.partial(leads, cluster, replica),
+            timeout=FAILOVER_SECONDS,
+            what=f"{replica} to take over",
+        )
     assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=60) == []
     owners = {r["pod"] for r in cluster.roles() if r["role"] == "master"}
     assert {"redis-6", "redis-7"} <= owners, owners
-    scaled_in_to_six(cluster)
-    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
-    assert missing_keys(cluster, keys) == []
+    assert_scaled_in_to_six(cluster, keys)
 
 
 def test_acl_scale_in_empties_the_leaving_disks_and_they_rejoin_empty_later(
