@@ -4,8 +4,10 @@ cluster is formed and calm."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 
 import redis
 import structlog
@@ -29,8 +31,15 @@ def is_master(client: redis.Redis) -> bool:
 
 
 class LayoutRepair:
-    def __init__(self, masters: int, kind: str) -> None:
+    def __init__(
+        self,
+        masters: int,
+        kind: str,
+        carrying_out: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.kind = kind
+        self.carrying_out = carrying_out
+        """Held around the repair's steps (bootstrap.lease: no other Job acts meanwhile)."""
         """zone or node: what the failure domains are, for messages."""
         self.budget = masters + 2
         """Each repair strictly improves the layout, so a few per master always suffice; the
@@ -49,7 +58,8 @@ class LayoutRepair:
             return False
         self.done += 1
         log.info("drift_repair", kind=plan.repair.kind, reason=plan.repair.reason)
-        apply_actions(plan.repair.steps, clients, naming, access=access)
+        with self.carrying_out():
+            apply_actions(plan.repair.steps, clients, naming, access=access)
         for step in plan.repair.steps:
             if isinstance(step, Failover):
                 # Observe again only once the roles switched: before that, the next plan would

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import redis
 import structlog
@@ -13,8 +12,11 @@ from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.finish import Outcome, finish
 from bootstrap.layout import LayoutRepair
+from bootstrap.lease import JobLease, Superseded
 from bootstrap.leaving import LeavingPods
+from bootstrap.observeround import observe_round
 from bootstrap.openwatch import OpenSlotWatch
+from bootstrap.refusal import Refusal
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from bootstrap.takeover import take_over_lost_masters
@@ -22,11 +24,9 @@ from clusterkit.access import Access
 from clusterkit.apply import apply_actions
 from clusterkit.dnsio import make_resolver
 from clusterkit.domains import domain_kind, failure_domains
-from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
+from clusterkit.ghosts import LostSlots
 from clusterkit.keycopies import KeyConflict
-from clusterkit.model import PodState
-from clusterkit.observe import count_slot_keys, observe_all
-from clusterkit.openslots import open_slots
+from clusterkit.naming import PodNaming
 from clusterkit.placement import read_placements
 from clusterkit.plan import Plan, Shape, make_plan
 from clusterkit.redisio import connect
@@ -43,37 +43,6 @@ REOBSERVE_SECONDS = 10.0
 NODE_TIMEOUT_SECONDS = 5.0
 """Socket timeout per node: generous, since a forming cluster of hundreds of nodes on few cores
 answers slowly; a node that stays silent only costs its round, which is retried."""
-
-
-REFUSAL_CONFIRM_SECONDS = 3.0
-"""A refusal stands only after this long of observations that all refuse: a second Job moving
-the same slots, or gossip still spreading a change, shows states for a moment (a slot open on
-a node that no longer owns it) that are unsafe only when they last."""
-
-
-@dataclass
-class Refusal:
-    """Since when every observation made the plan refuse (None: the last one did not)."""
-
-    since: float | None = None
-
-    def pending(self, reason: str | None, *, acted: bool, deadline: Deadline) -> bool:
-        """Whether to observe again before refusing; raises RefusedUnsafe once it stands."""
-        now = time.monotonic()
-        if reason is None:
-            if self.since is not None:
-                log.info("refusal_withdrawn")
-            self.since = None
-            return False
-        if self.since is None:
-            self.since = now
-            log.info("refusal_pending", reason=reason, confirm_seconds=REFUSAL_CONFIRM_SECONDS)
-        if now - self.since < REFUSAL_CONFIRM_SECONDS and not deadline.expired:
-            return True
-        if acted:
-            # Our own steps can't make a cluster unsafe; a change by someone else can.
-            log.error("refused_mid_run", reason=reason)
-        raise RefusedUnsafe(reason + "; nothing was changed" * (not acted))
 
 
 def run(settings: Settings) -> Outcome:
@@ -125,17 +94,33 @@ def run(settings: Settings) -> Outcome:
     leaving.probe()
     placements = read_placements(addresses, settings.sidecar_port, cluster.naming)
     hosts = failure_domains(placements)
-    outcome = converge(
-        settings,
-        shape=shape,
-        addresses=addresses,
-        clients=clients,
-        hosts=hosts,
-        deadline=deadline,
-        access=access,
-        leaving=leaving,
-        layout=LayoutRepair(shape.masters, domain_kind(placements)),
-    )
+    lease = JobLease(clients, addresses, cluster.naming)
+    try:
+        outcome = converge(
+            settings,
+            shape=shape,
+            addresses=addresses,
+            clients=clients,
+            hosts=hosts,
+            deadline=deadline,
+            access=access,
+            leaving=leaving,
+            layout=LayoutRepair(
+                shape.masters, domain_kind(placements), carrying_out=lease.carrying_out
+            ),
+            lease=lease,
+        )
+    except Superseded as superseded:
+        # Not a failure: a failed Job would be retried, and take the lead back.
+        log.info(
+            "superseded",
+            generation=superseded.mine,
+            latest=superseded.latest,
+            next_step="a Job started later carries on with its own settings: follow that one",
+        )
+        return Outcome(already_formed=False, rounds=0, seconds=deadline.elapsed())
+    finally:
+        lease.release()
     if leaving.seen:
         if failed := leaving.confirm_emptied():
             raise NotConverged(
@@ -170,6 +155,7 @@ def converge(
     access: Access | None = None,
     leaving: LeavingPods | None = None,
     layout: LayoutRepair,
+    lease: JobLease,
 ) -> Outcome:
     naming = settings.cluster.naming
     lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
@@ -198,19 +184,20 @@ def converge(
             plan = make_plan(
                 shape, pods, hosts, pod_names=pod_map, lost_slots=lost_slots, naming=naming
             )
+            lease.reach(everyone, {**addresses, **(leaving.addresses if leaving else {})})
+            lease.announce()
             if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
                 time.sleep(POLL_SECONDS)
                 continue
+            if (plan.actions or plan.repair.steps) and not lease.may_act():
+                time.sleep(POLL_SECONDS)  # another Job finishes its step, or we just took over
+                continue
             if plan.actions:
                 acted = True
-                try:
-                    counts = apply_actions(plan.actions, everyone, naming, access=access)
-                except KeyConflict as conflict:
-                    raise RefusedUnsafe(conflict_message(conflict)) from None
-                progress = Convergence(*settle_shape(plan))
                 # A step Redis did not accept needs a new observation and plan at once; so does
                 # a round that closed open slots (the rest of the plan comes next round).
-                failed = counts.get("failed") or counts.get("not_yet")
+                failed = carry_out(plan, everyone, naming, access, lease)
+                progress = Convergence(*settle_shape(plan))
                 # So does a plan that waits for something before its next steps (new masters to be
                 # known by all before slots move): what it planned so far is not the end.
                 formed, confirm = False, not (failed or fixing or plan.waiting)
@@ -264,41 +251,22 @@ def converge(
         time.sleep(POLL_SECONDS)
 
 
-def observe_round(
-    settings: Settings,
-    addresses: dict[int, str],
+def carry_out(
+    plan: Plan,
     clients: dict[int, redis.Redis],
-    lost_slots: LostSlots,
-    leaving: LeavingPods | None = None,
-    *,
-    pod_map: dict[str, str] | None = None,
-) -> tuple[list[PodState] | None, set[int]]:
-    """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
-    open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
-    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out. `pod_map`
-    gains every node id -> pod that the views announce."""
-    naming = settings.cluster.naming
-    gone = leaving.addresses if leaving else {}
-    pods = observe_all(
-        {**addresses, **gone}, settings.cluster.redis_port, clients, naming, optional=gone
-    )
-    if pods is None:
-        return None, set()
-    if leaving:
-        unobserved = sorted(gone.keys() - {p.ordinal for p in pods})
-        if unobserved and not leaving.drop_removed(unobserved):
-            return None, set()
-        leaving.track(pods)
-    if pod_map is not None:
-        for pod in pods:
-            pod_map.update(pod_map_from(pod.nodes, naming))
-    fixing = open_slots(pods)
-    counted = set(fixing)
-    if lost_slots is LostSlots.REASSIGN:
-        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
-    if counted:
-        pods = count_slot_keys(pods, counted, clients, naming)
-    return pods, fixing
+    naming: PodNaming,
+    access: Access | None,
+    lease: JobLease,
+) -> bool:
+    """The plan's steps, while this Job holds the lease; whether some step was not done."""
+    try:
+        with lease.carrying_out():
+            counts = apply_actions(
+                plan.actions, clients, naming, access=access, keep_going=lease.keep_going
+            )
+    except KeyConflict as conflict:
+        raise RefusedUnsafe(conflict_message(conflict)) from None
+    return bool(counts.get("failed") or counts.get("not_yet") or counts.get("stopped"))
 
 
 def settle_shape(plan: Plan) -> tuple[int, frozenset[int]]:

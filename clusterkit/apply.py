@@ -5,7 +5,7 @@ round, which observes and plans again."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import redis
 import structlog
@@ -102,18 +102,25 @@ def apply_actions(
     naming: PodNaming,
     *,
     access: Access | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
     go to clusterkit.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
-    its KeyConflict: a key with different values on both sides stops the run."""
+    its KeyConflict: a key with different values on both sides stops the run. `keep_going` is
+    asked before each kind and each chunk of moves; once it says no, the rest is counted
+    "stopped"."""
     counts: dict[str, int] = {}
     for kind in STEP_ORDER:
         batch = [a for a in actions if isinstance(a, kind)]
         if not batch:
             continue
+        if not keep_going():
+            counts["stopped"] = counts.get("stopped", 0) + len(batch)
+            continue
         if kind is MoveSlot:
             moves = [a for a in batch if isinstance(a, MoveSlot)]
-            outcomes: dict[Action, str] = dict(move_slots(moves, clients, naming, access).items())
+            moved = move_slots(moves, clients, naming, access, keep_going)
+            outcomes: dict[Action, str] = dict(moved.items())
         elif kind is Reset:
             resets = [a for a in batch if isinstance(a, Reset)]
             outcomes = dict(reset_nodes(resets, clients, naming).items())

@@ -7,8 +7,10 @@ pods hold now (after a rolling update, failovers, or a resize that changes the c
 - Too few: fresh empty pods become masters, picked from the domain with the fewest masters;
   with none left, a staying replica of a leaving master takes over from it with a plain
   CLUSTER FAILOVER (no key moves, no acknowledged write lost), so the leaving pod ends a
-  replica and drains like one. A replica can never become an empty master without
-  CLUSTER RESET, which would drop its keys."""
+  replica and drains like one. Still short, a spare replica (its master keeps another synced
+  replica) is emptied with CLUSTER RESET, as a leaving replica is: only a third copy goes.
+  That shape is what a scale in stopped half way leaves (its emptied masters turned replicas
+  of the masters that took their slots) when a later Job asks for the old size back."""
 
 from __future__ import annotations
 
@@ -27,9 +29,12 @@ class MasterChoice:
     """Staying masters that own slots but will not stay masters: they give every slot away."""
     takeovers: tuple[Failover, ...] = ()
     """Staying replicas of leaving masters to take over (before anything else moves)."""
+    spares: tuple[PodState, ...] = ()
+    """Staying replicas to empty (forget, CLUSTER RESET) so they can be fresh masters; each
+    follows a master that keeps another synced replica."""
     short: int = 0
-    """Masters missing that no pod can become: every pod left is a replica holding copies
-    of a master's keys, and becomes an empty master only through CLUSTER RESET."""
+    """Masters missing that no pod can become: every pod left is a replica holding the only
+    copy of its master's keys besides the master's own."""
 
 
 def spread_pick(
@@ -74,14 +79,28 @@ def choose_masters(
     takeovers = [h for h in heirs if h.master_link_up is True]
     picked = spread_pick(takeovers, needed, where, chosen)
     giving = {p.node_id: p.ordinal for p in leaving}
+    still = max(0, needed - len(heirs))
+    spares = spread_pick(spare_replicas(pods, heirs), still, where, [*chosen, *picked])
     return MasterChoice(
         tuple(sorted(chosen, key=lambda p: p.ordinal)),
         (),
         tuple(
             Failover(p.ordinal, giving[p.me.master_id or ""], p.me.master_id or "") for p in picked
         ),
-        max(0, needed - len(heirs)),
+        tuple(sorted(spares, key=lambda p: p.ordinal)),
+        still - len(spares),
     )
+
+
+def spare_replicas(pods: Sequence[PodState], heirs: Sequence[PodState]) -> list[PodState]:
+    """Synced replicas beyond the first of each master (the lowest ordinal stays its copy),
+    highest ordinals first: emptying one leaves the master with a synced replica."""
+    followers: dict[str, list[PodState]] = {}
+    for pod in sorted(pods, key=lambda p: p.ordinal):
+        if pod.me.is_replica and pod.master_link_up is True and pod not in heirs:
+            followers.setdefault(pod.me.master_id or "", []).append(pod)
+    spare = [p for group in followers.values() for p in group[1:]]
+    return sorted(spare, key=lambda p: -p.ordinal)
 
 
 def successors(pods: Sequence[PodState], leaving: Sequence[PodState]) -> list[PodState]:
@@ -98,12 +117,18 @@ def successors(pods: Sequence[PodState], leaving: Sequence[PodState]) -> list[Po
 def unreachable_shape(size: int, wanted: int, choice: MasterChoice) -> str:
     """Why a shape with more masters than pods that can be one is refused."""
     return (
-        f"CLUSTER_SIZE={size} asks for {wanted} masters, but only {len(choice.masters)} pods"
-        " can be masters: every other staying pod is a replica holding copies of its master's"
-        " keys, and it becomes an empty master only through CLUSTER RESET, which the Job never"
-        f" sends to a node holding keys. Scale out by {choice.short} empty pod(s) first, or ask"
-        " for fewer masters (a larger REPLICAS_PER_MASTER)"
+        f"CLUSTER_SIZE={size} asks for {wanted} masters, but only"
+        f" {len(choice.masters) + len(choice.spares)} pods can be masters: every other staying"
+        " pod is the one synced replica of its master, and it becomes an empty master only"
+        " through CLUSTER RESET, which would leave that master without a copy. Scale out by"
+        f" {choice.short} empty pod(s) first, or ask for fewer masters (a larger"
+        " REPLICAS_PER_MASTER)"
     )
+
+
+def spare_reason(choice: MasterChoice) -> str:
+    names = ", ".join(p.pod for p in choice.spares)
+    return f"spare replicas {names} to be emptied (CLUSTER RESET), then become masters"
 
 
 def surplus_reason(choice: MasterChoice) -> tuple[str, ...]:

@@ -85,11 +85,13 @@ def move_slots(
     clients: dict[int, redis.Redis],
     naming: PodNaming,
     access: Access | None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> dict[MoveSlot, str]:
     """Carry out the moves: "done" or "failed" per move (a failed one is logged and left open).
     Raises KeyConflict, after the moves already running have ended, when one found a key with
-    different values on both sides."""
-    mover = Mover(clients, naming, access, Progress(len(moves)))
+    different values on both sides. `keep_going` is asked before each chunk: once it says no,
+    the chunks in flight end and no move starts (those get no outcome)."""
+    mover = Mover(clients, naming, access, Progress(len(moves)), keep_going)
     waves = move_waves(moves)
     try:
         with ThreadPoolExecutor(min(MOVE_THREADS, max(map(len, waves), default=1)), "move") as pool:
@@ -121,8 +123,10 @@ class Mover:
         naming: PodNaming,
         access: Access | None,
         progress: Progress,
+        keep_going: Callable[[], bool] = lambda: True,
     ) -> None:
         self.clients = clients
+        self.keep_going = keep_going
         self.naming = naming
         self.access = access
         self.progress = progress
@@ -155,14 +159,21 @@ class Mover:
         """One pair's moves: handovers CHUNK_SLOTS at a time, the rest one by one."""
         handovers = [m for m in moves if m.handover]
         for start in range(0, len(handovers), CHUNK_SLOTS):
-            if self.stop.is_set():
+            if self.stopping():
                 return
             self.run_chunk(handovers[start : start + CHUNK_SLOTS])
         for move in moves:
-            if self.stop.is_set():
-                return
             if not move.handover:
+                if self.stopping():
+                    return
                 self.record(move, self.run_one(move))
+
+    def stopping(self) -> bool:
+        """A key conflict stopped the batch, or the caller says stop (once: for all pairs)."""
+        if not self.stop.is_set() and not self.keep_going():
+            log.info("moves_stopped", **self.progress.fields())
+            self.stop.set()
+        return self.stop.is_set()
 
     def record(self, move: MoveSlot, outcome: str) -> None:
         with self.lock:

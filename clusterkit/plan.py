@@ -10,7 +10,13 @@ from clusterkit.domains import Verdict, judge, shards_of
 from clusterkit.drain import Drain, drain, is_member
 from clusterkit.drift import Repair, plan_repair, unsettled
 from clusterkit.ghosts import Ghost, GhostDecision, LostSlots, decide, find_ghosts
-from clusterkit.masters import MasterChoice, choose_masters, surplus_reason, unreachable_shape
+from clusterkit.masters import (
+    MasterChoice,
+    choose_masters,
+    spare_reason,
+    surplus_reason,
+    unreachable_shape,
+)
 from clusterkit.model import (
     Action,
     AddSlots,
@@ -181,8 +187,17 @@ def role_change(
     moving a key, and the rest is planned once the roles have changed."""
     if choice.short:
         return Plan(refusal=unreachable_shape(shape.size, shape.masters, choice))
-    if not choice.takeovers or not all(claimed_slots(everyone)):
+    if not (choice.takeovers or choice.spares) or not all(claimed_slots(everyone)):
         return None
+    if not choice.takeovers:
+        staying = [p for p in everyone if p.ordinal < shape.size and p not in choice.spares]
+        return Plan(
+            tuple(m.ordinal for m in choice.masters),
+            actions=(*forgets(decision.forget), *drain(staying, choice.spares).actions),
+            lost=decision.lost,
+            waiting=(spare_reason(choice),),
+            leaving=tuple(p.pod for p in drained.members),
+        )
     return Plan(
         tuple(m.ordinal for m in choice.masters),
         actions=(*forgets(decision.forget), *choice.takeovers),

@@ -35,6 +35,9 @@ def auth_include(password: str) -> str:
     return f"requirepass {quoted}\nmasterauth {quoted}\n"
 
 
+LEASE_KEY_PREFIX = "bootstrap:{jobs}:"
+"""The Job's own keys (bootstrap.lease), one hash tag so both live in one slot."""
+
 # What each ACL user may do. Subcommand rules (`+cluster|meet`) need Redis 7.0 / Valkey 7.2+.
 CLUSTER_READS = "+cluster|info +cluster|nodes +cluster|myid +cluster|countkeysinslot"
 CLUSTER_CHANGES = (
@@ -49,10 +52,11 @@ USER_RULES: dict[str, str] = {
     " +cluster|nodes +cluster|info +cluster|myid +cluster|keyslot +cluster|countkeysinslot",
     # The Job: forms, resizes and repairs; MIGRATE moves keys (and, as the target's user,
     # RESTORE-ASKING stores them); DUMP compares copies of a key on both sides of a move;
-    # BGREWRITEAOF / BGSAVE write a leaving node's emptied dataset to its disk (scale in).
+    # BGREWRITEAOF / BGSAVE write a leaving node's emptied dataset to its disk (scale in); its
+    # own two keys (bootstrap.lease: one Job acts at a time) and no other key's value.
     "bootstrap": f"resetchannels ~* -@all +ping +info +dbsize +role +asking +select {CLUSTER_READS}"
     f" {CLUSTER_CHANGES} +cluster|getkeysinslot +migrate +restore-asking +dump"
-    " +bgrewriteaof +bgsave",
+    f" +bgrewriteaof +bgsave (~{LEASE_KEY_PREFIX}* +get +set +incr +pexpire +del)",
     # The sidecar: watches, heals addresses, hands over, rejoins a replaced node and reloads
     # renewed certificates (CONFIG SET tls-*). No key at all: it cannot read or write data.
     "sidecar": f"resetchannels resetkeys -@all +ping +info +dbsize +role {CLUSTER_READS}"

@@ -6,6 +6,7 @@ simulated cluster until nothing is left to do."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -29,12 +30,17 @@ def shuffled_roles(sim: SimCluster, failovers: int, seed: int) -> None:
 
 
 def can_be_masters(sim: SimCluster, size: int) -> int:
-    """How many staying pods can be masters: the slot owners, the empty masters, and one
-    staying replica of each leaving master (it takes over)."""
+    """How many staying pods can be masters: the slot owners, the empty masters, one staying
+    replica of each leaving master (it takes over), and every staying replica of a master
+    beyond the first (emptied, it leaves the master a synced copy)."""
     staying, leaving = sim.nodes[:size], sim.nodes[size:]
     masters = sum(1 for n in staying if n.master_id is None)
     giving = {n.node_id for n in leaving if n.master_id is None and n.slots}
-    return masters + len({n.master_id for n in staying if n.master_id in giving})
+    followers = Counter(n.master_id for n in staying if n.master_id is not None)
+    heirs = sum(1 for master in followers if master in giving)
+    spares = sum(count - 1 for master, count in followers.items() if master not in giving)
+    spares += sum(max(0, count - 2) for master, count in followers.items() if master in giving)
+    return masters + heirs + spares
 
 
 def resized(sim: SimCluster, masters: int, replicas: int) -> list[Plan]:
@@ -111,3 +117,14 @@ def test_any_layout_resized_to_any_shape_ends_in_that_shape(
     for plan in resized(sim, new_masters, new_replicas):
         moves = {a.ordinal for a in plan.actions if isinstance(a, MoveSlot)}
         assert not moves & {a.ordinal for a in plan.actions if isinstance(a, Reset)}
+
+
+def test_a_scale_in_stopped_after_its_moves_asked_back_empties_the_spare_replicas() -> None:
+    # 8 pods, 3 masters: what a scale in to 6 leaves when it stops after its moves (its
+    # emptied masters follow the masters that took their slots), then a Job asks for 8 again.
+    sim = SimCluster(8)
+    converge(sim, Shape(8, 3))
+    plans = resized(sim, 4, 1)
+    resets = [a for p in plans for a in p.actions if isinstance(a, Reset)]
+    assert resets and all(sim.nodes[a.ordinal].slots for a in resets)  # masters now
+    assert all(p.refusal is None for p in plans)

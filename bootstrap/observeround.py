@@ -1,0 +1,50 @@
+"""One round of the Job's observation: every pod, leaving ones too, with the slot keys the
+plan needs counted."""
+
+from __future__ import annotations
+
+import redis
+
+from bootstrap.leaving import LeavingPods
+from bootstrap.settings import Settings
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
+from clusterkit.model import PodState
+from clusterkit.observe import count_slot_keys, observe_all
+from clusterkit.openslots import open_slots
+
+
+def observe_round(
+    settings: Settings,
+    addresses: dict[int, str],
+    clients: dict[int, redis.Redis],
+    lost_slots: LostSlots,
+    leaving: LeavingPods | None = None,
+    *,
+    pod_map: dict[str, str] | None = None,
+) -> tuple[list[PodState] | None, set[int]]:
+    """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
+    open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
+    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out. `pod_map`
+    gains every node id -> pod that the views announce."""
+    naming = settings.cluster.naming
+    gone = leaving.addresses if leaving else {}
+    pods = observe_all(
+        {**addresses, **gone}, settings.cluster.redis_port, clients, naming, optional=gone
+    )
+    if pods is None:
+        return None, set()
+    if leaving:
+        unobserved = sorted(gone.keys() - {p.ordinal for p in pods})
+        if unobserved and not leaving.drop_removed(unobserved):
+            return None, set()
+        leaving.track(pods)
+    if pod_map is not None:
+        for pod in pods:
+            pod_map.update(pod_map_from(pod.nodes, naming))
+    fixing = open_slots(pods)
+    counted = set(fixing)
+    if lost_slots is LostSlots.REASSIGN:
+        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
+    if counted:
+        pods = count_slot_keys(pods, counted, clients, naming)
+    return pods, fixing
