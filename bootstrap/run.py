@@ -175,6 +175,8 @@ def converge(
         pods, fixing = observe_round(
             settings, addresses, everyone, lost_slots, leaving, pod_map=pod_map
         )
+        lease.reach(everyone, {**addresses, **(leaving.addresses if leaving else {})})
+        lease.announce()  # first of all: an earlier Job's moves stop at their next chunk
         if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
             if pods is not None and not open_watch.settled(pods, fixing):
@@ -184,8 +186,6 @@ def converge(
             plan = make_plan(
                 shape, pods, hosts, pod_names=pod_map, lost_slots=lost_slots, naming=naming
             )
-            lease.reach(everyone, {**addresses, **(leaving.addresses if leaving else {})})
-            lease.announce()
             if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
                 time.sleep(POLL_SECONDS)
                 continue

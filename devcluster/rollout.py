@@ -5,9 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import redis
+
 from clusterkit.httpget import http_get
 from clusterkit.waiting import wait_until
 from devcluster.cluster import DevCluster
+
+RESEND_SECONDS = 6.0
+"""Longer than Redis's manual-failover timeout (5 s), so one attempt ends before the next."""
 
 
 def rollout(
@@ -44,3 +49,27 @@ def rollout(
         if progress:
             progress(pod.name, "ready")
         time.sleep(settle)
+
+
+def fail_over(cluster: DevCluster, replica: str, timeout: float = 60.0) -> None:
+    """A manual failover to `replica` (plain CLUSTER FAILOVER), sent again every few seconds
+    until its Redis says it is a master: Redis drops a manual failover that does not finish
+    within its own timeout (5 s) and changes nothing, which busy test machines do see."""
+    sent = [time.monotonic() - RESEND_SECONDS]
+
+    def leads() -> bool:
+        client = cluster.client(replica)
+        if client.execute_command("ROLE")[0] == "master":
+            return True
+        if time.monotonic() - sent[0] >= RESEND_SECONDS:
+            sent[0] = time.monotonic()
+            client.execute_command("CLUSTER", "FAILOVER")
+        return False
+
+    wait_until(
+        leads,
+        timeout=timeout,
+        what=f"{replica} to take over",
+        interval=0.1,
+        retry_on=(redis.RedisError,),
+    )

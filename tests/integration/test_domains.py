@@ -19,6 +19,7 @@ from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.placement import node_name, ordinal_trap_seed, zone_name
+from devcluster.rollout import fail_over
 from tests.integration.writers import missing_keys, write_keys, writing
 
 pytestmark = pytest.mark.integration
@@ -170,7 +171,7 @@ def formed_without_repair(make_cluster: MakeCluster) -> tuple[DevCluster, dict[s
 def two_masters_on_one_node(cluster: DevCluster) -> tuple[str, list[str]]:
     """A replica takes over beside another master (repairs off); (that node, its masters)."""
     replica = next(r for r in cluster.roles() if r["role"] == "replica")
-    cluster.client(replica["pod"]).execute_command("CLUSTER", "FAILOVER")
+    fail_over(cluster, replica["pod"])
     wait_until(
         lambda: cluster.masters_per_node()[replica["node"]] == 2,
         timeout=SPREAD_SECONDS,
