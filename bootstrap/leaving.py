@@ -14,11 +14,11 @@ import dns.resolver
 import redis
 import structlog
 
+from bootstrap.podclients import PodClients
 from clusterkit.access import Access
-from clusterkit.dnsio import resolve_addresses
 from clusterkit.model import PodState
 from clusterkit.naming import PodNaming
-from clusterkit.redisio import connect, info_fields
+from clusterkit.redisio import info_fields
 from clusterkit.resetnode import persist_empty
 from clusterkit.waiting import WaitTimeout
 
@@ -41,37 +41,24 @@ class LeavingPods:
         access: Access,
         timeout: float,
     ) -> None:
-        self.resolver = resolver
         self.naming = naming
         self.size = size
-        self.port = port
-        self.access = access
-        self.timeout = timeout
-        self.addresses: dict[int, str] = {}
-        self.clients: dict[int, redis.Redis] = {}
+        self.pods = PodClients(resolver, naming, port=port, access=access, timeout=timeout)
         self.seen: set[int] = set()
         """Every leaving ordinal ever found: the final event names them."""
 
-    def resolve(self, ordinal: int) -> str | None:
-        found = resolve_addresses(self.resolver, self.naming.pod_fqdn(ordinal))
-        return found[0] if found else None
+    @property
+    def addresses(self) -> dict[int, str]:
+        return self.pods.addresses
+
+    @property
+    def clients(self) -> dict[int, redis.Redis]:
+        return self.pods.clients
 
     def add(self, ordinal: int) -> bool:
         """Track `ordinal` if its name resolves; whether it does."""
-        ip = self.resolve(ordinal)
-        if ip is None:
+        if not self.pods.follow(ordinal):
             return False
-        if self.addresses.get(ordinal) != ip:
-            if ordinal in self.clients:
-                self.clients[ordinal].close()
-            self.addresses[ordinal] = ip
-            self.clients[ordinal] = connect(
-                ip,
-                self.port,
-                self.access,
-                timeout=self.timeout,
-                server_name=self.naming.pod_fqdn(ordinal),
-            )
         self.seen.add(ordinal)
         return True
 
@@ -102,13 +89,10 @@ class LeavingPods:
 
     def drop_removed(self, unobserved: Sequence[int]) -> bool:
         """Forget the pods among `unobserved` whose name is gone; whether all of them were."""
-        still = [o for o in unobserved if self.resolve(o) is not None]
+        still = [o for o in unobserved if self.pods.follow(o)]
         for ordinal in set(unobserved) - set(still):
             log.info("leaving_pod_removed", pod=self.naming.pod_name(ordinal))
-            self.addresses.pop(ordinal, None)
-            client = self.clients.pop(ordinal, None)
-            if client is not None:
-                client.close()
+            self.pods.drop(ordinal)
         return not still
 
     def confirm_emptied(self) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import redis
 
 from bootstrap.leaving import LeavingPods
+from bootstrap.podclients import PodClients
 from bootstrap.settings import Settings
 from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
 from clusterkit.model import PodState
-from clusterkit.observe import count_slot_keys, observe_all
+from clusterkit.observe import count_slot_keys, observe_each
 from clusterkit.openslots import open_slots
 
 
@@ -21,17 +22,21 @@ def observe_round(
     leaving: LeavingPods | None = None,
     *,
     pod_map: dict[str, str] | None = None,
+    staying: PodClients | None = None,
 ) -> tuple[list[PodState] | None, set[int]]:
     """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
     open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
     CLUSTER_SIZE) are observed as well; one that no longer resolves is left out. `pod_map`
-    gains every node id -> pod that the views announce."""
+    gains every node id -> pod that the views announce. A pod of `staying` that was not observed
+    is looked up again: the next round follows it to its new address."""
     naming = settings.cluster.naming
     gone = leaving.addresses if leaving else {}
-    pods = observe_all(
-        {**addresses, **gone}, settings.cluster.redis_port, clients, naming, optional=gone
-    )
-    if pods is None:
+    pods = observe_each({**addresses, **gone}, settings.cluster.redis_port, clients, naming)
+    missing = sorted(addresses.keys() - {p.ordinal for p in pods})
+    if missing:
+        if staying:
+            for ordinal in missing:
+                staying.follow(ordinal)
         return None, set()
     if leaving:
         unobserved = sorted(gone.keys() - {p.ordinal for p in pods})
@@ -45,6 +50,6 @@ def observe_round(
     counted = set(fixing)
     if lost_slots is LostSlots.REASSIGN:
         counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
-    if counted:
-        pods = count_slot_keys(pods, counted, clients, naming)
-    return pods, fixing
+    if not counted:
+        return pods, fixing
+    return count_slot_keys(pods, counted, clients, naming), fixing

@@ -16,9 +16,11 @@ from bootstrap.lease import JobLease, Superseded
 from bootstrap.leaving import LeavingPods
 from bootstrap.observeround import observe_round
 from bootstrap.openwatch import OpenSlotWatch
+from bootstrap.podclients import PodClients
 from bootstrap.refusal import Refusal
 from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
+from bootstrap.stopping import StoppingPods
 from bootstrap.takeover import take_over_lost_masters
 from clusterkit.access import Access
 from clusterkit.apply import apply_actions
@@ -95,6 +97,15 @@ def run(settings: Settings) -> Outcome:
     placements = read_placements(addresses, settings.sidecar_port, cluster.naming)
     hosts = failure_domains(placements)
     lease = JobLease(clients, addresses, cluster.naming)
+    staying = PodClients(
+        resolver,
+        cluster.naming,
+        port=cluster.redis_port,
+        access=access,
+        timeout=NODE_TIMEOUT_SECONDS,
+        addresses=addresses,
+        clients=clients,
+    )
     try:
         outcome = converge(
             settings,
@@ -109,6 +120,8 @@ def run(settings: Settings) -> Outcome:
                 shape.masters, domain_kind(placements), carrying_out=lease.carrying_out
             ),
             lease=lease,
+            staying=staying,
+            stopping=StoppingPods(settings.sidecar_port),
         )
     except Superseded as superseded:
         # Not a failure: a failed Job would be retried, and take the lead back.
@@ -156,6 +169,8 @@ def converge(
     leaving: LeavingPods | None = None,
     layout: LayoutRepair,
     lease: JobLease,
+    staying: PodClients | None = None,
+    stopping: StoppingPods | None = None,
 ) -> Outcome:
     naming = settings.cluster.naming
     lost_slots = LostSlots.REASSIGN if settings.reassign_lost_slots else LostSlots.REFUSE
@@ -173,7 +188,7 @@ def converge(
         rounds += 1
         everyone = {**clients, **(leaving.clients if leaving else {})}
         pods, fixing = observe_round(
-            settings, addresses, everyone, lost_slots, leaving, pod_map=pod_map
+            settings, addresses, everyone, lost_slots, leaving, pod_map=pod_map, staying=staying
         )
         lease.reach(everyone, {**addresses, **(leaving.addresses if leaving else {})})
         lease.announce()  # first of all: an earlier Job's moves stop at their next chunk
@@ -196,14 +211,14 @@ def converge(
                 acted = True
                 # A step Redis did not accept needs a new observation and plan at once; so does
                 # a round that closed open slots (the rest of the plan comes next round).
-                failed = carry_out(plan, everyone, naming, access, lease)
+                failed = carry_out(plan, everyone, naming, access, lease, stopping=stopping)
                 progress = Convergence(*settle_shape(plan))
                 # So does a plan that waits for something before its next steps (new masters to be
                 # known by all before slots move): what it planned so far is not the end.
                 formed, confirm = False, not (failed or fixing or plan.waiting)
             else:
-                staying = [p for p in pods if p.ordinal < shape.size]
-                reasons = [*plan.waiting, *waiting_for(staying, shape.size)]
+                kept = [p for p in pods if p.ordinal < shape.size]
+                reasons = [*plan.waiting, *waiting_for(kept, shape.size)]
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons
@@ -257,12 +272,19 @@ def carry_out(
     naming: PodNaming,
     access: Access | None,
     lease: JobLease,
+    *,
+    stopping: StoppingPods | None = None,
 ) -> bool:
     """The plan's steps, while this Job holds the lease; whether some step was not done."""
     try:
         with lease.carrying_out():
             counts = apply_actions(
-                plan.actions, clients, naming, access=access, keep_going=lease.keep_going
+                plan.actions,
+                clients,
+                naming,
+                access=access,
+                keep_going=lease.keep_going,
+                may_move=stopping.may_move if stopping else lambda move: True,
             )
     except KeyConflict as conflict:
         raise RefusedUnsafe(conflict_message(conflict)) from None

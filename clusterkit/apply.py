@@ -103,12 +103,14 @@ def apply_actions(
     *,
     access: Access | None = None,
     keep_going: Callable[[], bool] = lambda: True,
+    may_move: Callable[[MoveSlot], bool] = lambda move: True,
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
     go to clusterkit.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
     its KeyConflict: a key with different values on both sides stops the run. `keep_going` is
     asked before each kind and each chunk of moves; once it says no, the rest is counted
-    "stopped"."""
+    "stopped". `may_move` is asked before each chunk of moves between one pair of masters.
+    Moves left without an outcome are counted "stopped"."""
     counts: dict[str, int] = {}
     for kind in STEP_ORDER:
         batch = [a for a in actions if isinstance(a, kind)]
@@ -119,8 +121,10 @@ def apply_actions(
             continue
         if kind is MoveSlot:
             moves = [a for a in batch if isinstance(a, MoveSlot)]
-            moved = move_slots(moves, clients, naming, access, keep_going)
+            moved = move_slots(moves, clients, naming, access, keep_going, may_move=may_move)
             outcomes: dict[Action, str] = dict(moved.items())
+            if len(moved) < len(moves):
+                counts["stopped"] = counts.get("stopped", 0) + len(moves) - len(moved)
         elif kind is Reset:
             resets = [a for a in batch if isinstance(a, Reset)]
             outcomes = dict(reset_nodes(resets, clients, naming).items())

@@ -26,6 +26,7 @@ from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
 from clusterkit.model import MoveSlot
 from clusterkit.naming import PodNaming
 from clusterkit.redisio import Reply, connect, pipelined, submit
+from clusterkit.slots import compact, format_ranges
 from clusterkit.waves import move_waves
 
 log = structlog.get_logger()
@@ -86,12 +87,15 @@ def move_slots(
     naming: PodNaming,
     access: Access | None,
     keep_going: Callable[[], bool] = lambda: True,
+    *,
+    may_move: Callable[[MoveSlot], bool] = lambda move: True,
 ) -> dict[MoveSlot, str]:
     """Carry out the moves: "done" or "failed" per move (a failed one is logged and left open).
     Raises KeyConflict, after the moves already running have ended, when one found a key with
     different values on both sides. `keep_going` is asked before each chunk: once it says no,
-    the chunks in flight end and no move starts (those get no outcome)."""
-    mover = Mover(clients, naming, access, Progress(len(moves)), keep_going)
+    the chunks in flight end and no move starts (those get no outcome). `may_move` is asked
+    before each chunk of one pair: once it says no, that pair's moves stop (no outcome)."""
+    mover = Mover(clients, naming, access, Progress(len(moves)), keep_going, may_move=may_move)
     waves = move_waves(moves)
     try:
         with ThreadPoolExecutor(min(MOVE_THREADS, max(map(len, waves), default=1)), "move") as pool:
@@ -124,9 +128,12 @@ class Mover:
         access: Access | None,
         progress: Progress,
         keep_going: Callable[[], bool] = lambda: True,
+        *,
+        may_move: Callable[[MoveSlot], bool] = lambda move: True,
     ) -> None:
         self.clients = clients
         self.keep_going = keep_going
+        self.may_move = may_move
         self.naming = naming
         self.access = access
         self.progress = progress
@@ -159,12 +166,20 @@ class Mover:
         """One pair's moves: handovers CHUNK_SLOTS at a time, the rest one by one."""
         handovers = [m for m in moves if m.handover]
         for start in range(0, len(handovers), CHUNK_SLOTS):
-            if self.stopping():
+            if self.stopping() or not self.may_move(handovers[start]):
                 return
-            self.run_chunk(handovers[start : start + CHUNK_SLOTS])
+            if not self.run_chunk(handovers[start : start + CHUNK_SLOTS]):
+                # Not one slot of the chunk moved: the pair changed (a failover, a restart);
+                # the caller observes again and plans anew instead of failing every slot left.
+                log.info(
+                    "pair_stopped",
+                    left=len(handovers) - start,
+                    **context(handovers[start], self.naming),
+                )
+                return
         for move in moves:
             if not move.handover:
-                if self.stopping():
+                if self.stopping() or not self.may_move(move):
                     return
                 self.record(move, self.run_one(move))
 
@@ -179,10 +194,11 @@ class Mover:
         with self.lock:
             self.outcomes[move] = outcome
 
-    def run_chunk(self, chunk: Sequence[MoveSlot]) -> None:
+    def run_chunk(self, chunk: Sequence[MoveSlot]) -> bool:
         """Hand several slots over from one source to one target, each step one pipeline for
         all of them and in the protocol's order: IMPORTING on the target, MIGRATING on the
-        source, the keys slot by slot, NODE on the target, NODE on the source."""
+        source, the keys slot by slot, NODE on the target, NODE on the source. Whether any
+        slot moved."""
         started = time.monotonic()
         first = chunk[0]
         source = self.key_client(first.source_ip, first.source_port, first.ordinal)
@@ -223,12 +239,20 @@ class Mover:
                 **context(move, self.naming),
             )
             self.record(move, "done")
-        for move, error in failed.items():
-            if error != "key conflict":
-                log.warning(
-                    "move_slot_failed", error=error, handover=True, **context(move, self.naming)
-                )
+        errors = {m: e for m, e in failed.items() if e != "key conflict"}
+        if errors:
+            # One event per chunk: a source that turned replica fails every slot the same way.
+            log.warning(
+                "move_slots_failed",
+                slots=format_ranges(compact({m.slot for m in errors})),
+                count=len(errors),
+                error=next(iter(errors.values())),
+                handover=True,
+                **context(first, self.naming),
+            )
+        for move in failed:
             self.record(move, "failed")
+        return bool(live)
 
     def conflict(self, move: MoveSlot, conflict: KeyConflict) -> None:
         log.error("key_conflict", keys=conflict.keys[:10], **context(move, self.naming))

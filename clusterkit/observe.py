@@ -33,7 +33,7 @@ def pod_state(
             raise reply
     nodes_text, info_text, keys, replication = replies
     link = info_fields(replication).get("master_link_status")
-    return PodState(
+    state = PodState(
         ordinal=ordinal,
         pod=naming.pod_name(ordinal),
         fqdn=naming.pod_fqdn(ordinal),
@@ -44,6 +44,12 @@ def pod_state(
         keys=int(str(keys)),
         master_link_up=None if link is None else link == "up",
     )
+    # A pod restarted elsewhere may leave its old address to another pod: the hostname its
+    # Redis announces says whose node answered there.
+    announced = state.me.address.hostname
+    if announced and naming.ordinal_of(announced) not in (None, ordinal):
+        raise ValueError(f"{ip} is {announced} now, not {state.fqdn}")
+    return state
 
 
 def observe_all(
@@ -55,6 +61,18 @@ def observe_all(
 ) -> list[PodState] | None:
     """Every pod's state, or None when some pod could not be observed this round; a pod in
     `optional` that could not be is left out instead."""
+    states = observe_each(addresses, port, clients, naming)
+    observed = {s.ordinal for s in states}
+    return states if all(o in observed or o in optional for o in addresses) else None
+
+
+def observe_each(
+    addresses: dict[int, str],
+    port: int,
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+) -> list[PodState]:
+    """The state of every pod that could be observed this round (the others are logged)."""
     ordinals = sorted(addresses)
     results = scatter([(clients[o], OBSERVE) for o in ordinals])
     states: list[PodState] = []
@@ -70,9 +88,7 @@ def observe_all(
                 ip=addresses[ordinal],
                 error=str(exc),
             )
-    required = [o for o in ordinals if o not in optional]
-    observed = {s.ordinal for s in states}
-    return states if all(o in observed for o in required) else None
+    return states
 
 
 def count_slot_keys(

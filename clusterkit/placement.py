@@ -18,14 +18,20 @@ from clusterkit.plan import Plan
 log = structlog.get_logger()
 
 
-def placement_of(ip: str, port: int) -> Placement | None:
-    """The pod's node and zone as its sidecar reports them; None when it does not answer."""
-    status, body = http_get(f"http://{ip}:{port}/node")
+def node_report(ip: str, port: int, timeout: float = 1.0) -> dict[str, object] | None:
+    """What the pod's sidecar says on /node; None when it does not answer."""
+    status, body = http_get(f"http://{ip}:{port}/node", timeout)
     try:
         found = json.loads(body) if status == 200 else None
     except ValueError:
         return None
-    if not isinstance(found, dict) or not found.get("kubernetes_node"):
+    return found if isinstance(found, dict) else None
+
+
+def placement_of(ip: str, port: int) -> Placement | None:
+    """The pod's node and zone as its sidecar reports them; None when it does not answer."""
+    found = node_report(ip, port)
+    if found is None or not found.get("kubernetes_node"):
         return None
     return Placement(str(found["kubernetes_node"]), str(found.get("zone") or ""))
 

@@ -176,6 +176,7 @@ class Agent:
         replica and returns once this node is a replica (bounded); anything else at once."""
         s = self.settings
         log.info("prestop_started", timeout_seconds=s.handover_timeout_seconds)
+        self.state.stopping = True
         if self.layout is not None:
             self.layout.stopping = True
         result = hand_over(

@@ -51,6 +51,9 @@ class HealthState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     prestop: Callable[[], dict[str, object]] | None = None
     """The preStop hook's work (a master hands over); runs in the request's own thread."""
+    stopping: bool = False
+    """The preStop hook has begun: the Job starts no slot move from or to this pod
+    (bootstrap.stopping), so that the handover's election can be won."""
 
     def turned(self) -> None:
         with self.lock:
@@ -104,6 +107,7 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
             "zone": state.zone,
             "node_id": state.node_id,
             "ip": state.ip,
+            "stopping": state.stopping,
         }
     else:
         code, body = 404, {"reason": f"endpoints: {' '.join(ENDPOINTS)}"}
