@@ -3,15 +3,17 @@ follows them, and the real bootstrap Job. Used by the CLI, the demo, the tests a
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
 
-from clusterkit.httpget import http_get
 from clusterkit.nodes import parse_cluster_nodes
 from clusterkit.redisio import connect
 from clusterkit.waiting import Deadline
@@ -210,6 +212,8 @@ class DevCluster(NodeOperations, JobRunner):
             pod.crashed = False
             self.dirs.pod_dir(pod.name).mkdir(parents=True, exist_ok=True)
             self.dirs.data_dir(pod.name).mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.dirs.handover_dir(pod.name), ignore_errors=True)
+            self.dirs.handover_dir(pod.name).mkdir()
             self.credentials.issue_pod(pod.ordinal)
         self.dirs.save(state)
         self.write_zone()
@@ -295,6 +299,7 @@ class DevCluster(NodeOperations, JobRunner):
             "HTTP_HOST": pod.ip,
             "TERMINATION_LOG": str(self.dirs.pod_dir(pod.name) / "termination-log"),
             "AUTH_CONF": str(self.auth_conf(pod)),
+            "HANDOVER_DIR": str(self.dirs.handover_dir(pod.name)),
             **state.sidecar_overrides,
         }
 
@@ -320,7 +325,7 @@ class DevCluster(NodeOperations, JobRunner):
 
         def stop_one(pod: PodRecord) -> None:
             if prestop and grace > 0 and processes.alive(pod.sidecar_pid, "sidecar"):
-                http_get(self.sidecar_url(pod, self.manifests.prestop_path), timeout=grace)
+                self.prestop(pod.name, timeout=grace)
             processes.stop(pod.pid, server_marker(), max(deadline.remaining(), 0.0))
 
         with ThreadPoolExecutor(max_workers=16) as pool:
@@ -331,6 +336,22 @@ class DevCluster(NodeOperations, JobRunner):
             pod.running = pod.crashed = False
         self.dirs.save(state)
         self.write_zone()
+
+    def prestop(self, name: str, timeout: float | None = None) -> dict[str, object]:
+        """Run the redis container's preStop hook from the manifests, as the kubelet does (its
+        paths on this machine), and return the sidecar's answer ({} when it gave none)."""
+        handover = self.dirs.handover_dir(name)
+        command = [
+            part.replace("/run/handover", str(handover)) for part in self.manifests.prestop_command
+        ]
+        grace = self.manifests.grace_seconds if timeout is None else timeout
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(command, check=False, timeout=grace, stdin=subprocess.DEVNULL)
+        try:
+            answer = json.loads((handover / "done").read_text())
+        except (OSError, ValueError):
+            return {}
+        return answer if isinstance(answer, dict) else {}
 
     def restart(self, names: Iterable[str]) -> None:
         names = list(names)

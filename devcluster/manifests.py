@@ -39,8 +39,9 @@ class Manifests:
     liveness_path: str
     job_env: tuple[dict[str, Any], ...]
     job_command: tuple[str, ...]
-    prestop_path: str
-    """The redis container's preStop hook (an httpGet to the sidecar)."""
+    prestop_command: tuple[str, ...]
+    """The redis container's preStop hook (an exec: it asks the sidecar by a file in HANDOVER_DIR
+    and waits for the answer)."""
     grace_seconds: float
     """terminationGracePeriodSeconds: the hook and Redis's shutdown together."""
     min_ready_seconds: float
@@ -167,7 +168,7 @@ def load(root: Path = MANIFESTS) -> Manifests:
         liveness_path=redis_container["livenessProbe"]["httpGet"]["path"],
         job_env=tuple(job_container.get("env", [])),
         job_command=entrypoint(MANIFESTS.parent / "Dockerfile.init"),
-        prestop_path=redis_container["lifecycle"]["preStop"]["httpGet"]["path"],
+        prestop_command=tuple(redis_container["lifecycle"]["preStop"]["exec"]["command"]),
         grace_seconds=float(pod["terminationGracePeriodSeconds"]),
         min_ready_seconds=float(sts["spec"].get("minReadySeconds", 0)),
         redis_conf=configmaps[config_volume["configMap"]["name"]]["redis.conf"],

@@ -154,6 +154,10 @@ class StateDir:
     def data_dir(self, name: str) -> Path:
         return self.pod_dir(name) / "data"
 
+    def handover_dir(self, name: str) -> Path:
+        """The pod's handover volume (an emptyDir: new, so empty, whenever the pod starts)."""
+        return self.pod_dir(name) / "handover"
+
     def exists(self) -> bool:
         return self.state_file.exists()
 

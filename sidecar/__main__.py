@@ -24,6 +24,7 @@ from sidecar.fixconf import FixError, fix_nodes_conf
 from sidecar.health import HealthState, serve_health
 from sidecar.metrics import Metrics
 from sidecar.pingcheck import PingCheck
+from sidecar.prestopwatch import PrestopWatch
 from sidecar.settings import parse_sidecar_settings
 from sidecar.status import status_command
 
@@ -108,7 +109,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     agent = Agent(settings, state, resolver)
-    state.prestop = agent.prestop
+    PrestopWatch(settings.handover_dir, agent.prestop).start(stop)
     # The liveness PING runs beside the loop, so nothing the loop does can delay it.
     PingCheck(
         settings.pod_ip, settings.cluster.redis_port, agent.access, state, settings.pod_fqdn

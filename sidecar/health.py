@@ -1,5 +1,5 @@
-"""Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics, /node, and /prestop (the
-redis container's preStop hook: a master hands over to a replica).
+"""Health endpoints over HTTP: /startupz, /livez, /readyz, /metrics, /node. Nothing here
+changes the cluster: the preStop handover is asked for from inside the pod (sidecar.prestopwatch).
 
 /livez is the redis container's liveness: Redis is hung (no reply to 3 PINGs in a row; a loading
 Redis is alive). /livez/sidecar is the sidecar's own: its threads turn. Readiness means "this
@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.metrics import Metrics
 
-ENDPOINTS = ("/startupz", "/livez", "/livez/sidecar", "/readyz", "/metrics", "/node", "/prestop")
+ENDPOINTS = ("/startupz", "/livez", "/livez/sidecar", "/readyz", "/metrics", "/node")
 HUNG_AFTER_TIMEOUTS = 3
 """Consecutive PINGs without any reply before Redis counts as hung (LOADING etc. are replies)."""
 
@@ -49,8 +48,6 @@ class HealthState:
     last_ping: float = field(default_factory=time.monotonic)
     """When the PING check last finished a turn."""
     lock: threading.Lock = field(default_factory=threading.Lock)
-    prestop: Callable[[], dict[str, object]] | None = None
-    """The preStop hook's work (a master hands over); runs in the request's own thread."""
     stopping: bool = False
     """The preStop hook has begun: the Job starts no slot move from or to this pod
     (bootstrap.stopping), so that the handover's election can be won."""
@@ -95,10 +92,6 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
         code, body = (200 if alive else 503), {"reason": reason}
     elif route == "/readyz":
         code, body = (200 if state.ready else 503), {"reason": state.ready_reason}
-    elif route == "/prestop":
-        # Always 200: the kubelet stops the pod whatever the hook answers; the body and the
-        # sidecar's log say what happened.
-        code, body = 200, (state.prestop() if state.prestop else {"outcome": "not_started"})
     elif route == "/node":
         code = 200
         body = {

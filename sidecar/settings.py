@@ -59,9 +59,13 @@ class SidecarSettings:
     unknown-endpoint) in the include; empty keeps Redis's default (ip). With TLS, `hostname`
     lets clients check a redirect's certificate against the pod's FQDN."""
     handover_timeout_seconds: float = 20.0
-    """HANDOVER_TIMEOUT_SECONDS: how long the preStop hook (/prestop) waits for a replica to
-    take over this master's slots before it lets the pod stop anyway; the pod's
+    """HANDOVER_TIMEOUT_SECONDS: how long the preStop handover waits for a replica to take over
+    this master's slots before it lets the pod stop anyway; the pod's
     terminationGracePeriodSeconds covers it plus Redis's own shutdown-timeout."""
+    handover_dir: Path = Path("/run/handover")
+    """HANDOVER_DIR: the pod's in-memory volume, mounted in both containers, where the redis
+    container's preStop hook asks for the handover (file `request`) and waits for the answer
+    (file `done`, JSON); nothing outside the pod can ask."""
 
     drift_quiet_seconds: float = 60.0
     """DRIFT_QUIET_SECONDS: the layout is repaired (a role swap or a replica move) only after

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import pytest
 
 from clusterkit.httpget import http_get
-from devcluster import manifests
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import rollout
@@ -25,10 +24,9 @@ PRESTOP_SECONDS = 60.0
 
 
 def prestop(cluster: DevCluster, pod: str) -> dict[str, object]:
-    url = cluster.sidecar_url(cluster.require().pod(pod), manifests.load().prestop_path)
-    status, body = http_get(url, timeout=PRESTOP_SECONDS)
-    assert status == 200, body
-    answer: dict[str, object] = json.loads(body)
+    """The pod's preStop hook, run as the kubelet runs it; the sidecar's answer."""
+    answer = cluster.prestop(pod, timeout=PRESTOP_SECONDS)
+    assert answer, f"{pod}'s sidecar gave no answer to its preStop hook"
     return answer
 
 
@@ -94,3 +92,14 @@ def prestop_outcomes(cluster: DevCluster) -> dict[str, str]:
         if done:
             found[pod.name] = str(done[-1]["outcome"])
     return found
+
+
+def test_no_http_request_to_the_sidecar_makes_a_master_hand_over(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster, KEYS)
+    pod = cluster.require().pod("redis-0")
+    for path in ("/prestop", "/prestop?now=1", "/handover"):
+        assert http_get(cluster.sidecar_url(pod, path))[0] == 404, path
+    assert role(cluster, "redis-0") == ("master", "-")
+    assert missing_keys(cluster, before) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -191,13 +192,24 @@ def test_a_stopping_master_hands_over_within_the_grace_period(
     spec = sts["spec"]["template"]["spec"]
     redis_container = spec["containers"][0]
     sidecar = spec["initContainers"][0]
-    hook = redis_container["lifecycle"]["preStop"]["httpGet"]
-    assert hook["path"] == "/prestop"
-    assert hook["port"] == sidecar["ports"][0]["containerPort"]
+    hook = " ".join(redis_container["lifecycle"]["preStop"]["exec"]["command"])
     secret = tmp_path / "password"
     secret.write_text("x\n")
     env = {**settings_env(objects, sidecar), "REDIS_PASSWORD_FILE": str(secret)}
-    handover = parse_sidecar_settings([], env).handover_timeout_seconds
+    settings = parse_sidecar_settings([], env)
+    handover = settings.handover_timeout_seconds
+    # The hook asks in the handover volume both containers mount, and waits longer than the
+    # handover may take.
+    mounts = {
+        c["name"]: {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        for c in (redis_container, sidecar)
+    }
+    directory = str(settings.handover_dir)
+    assert mounts["redis"]["handover"] == mounts["sidecar"]["handover"] == directory
+    assert f"{directory}/request" in hook and f"{directory}/done" in hook
+    polls = re.search(r"-lt (\d+) \]; do sleep ([\d.]+);", hook)
+    assert polls, hook
+    assert handover < int(polls[1]) * float(polls[2]), hook
     conf = ROOT / "manifests" / "redis.conf"
     shutdown = next(
         int(line.split()[1])
