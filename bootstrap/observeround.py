@@ -8,9 +8,9 @@ import redis
 from bootstrap.leaving import LeavingPods
 from bootstrap.podclients import PodClients
 from bootstrap.settings import Settings
-from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
+from clusterkit.ghosts import LostSlots, pod_map_from
 from clusterkit.model import PodState
-from clusterkit.observe import count_slot_keys, observe_each
+from clusterkit.observe import observe_each, with_slot_keys
 from clusterkit.openslots import open_slots
 
 
@@ -47,9 +47,4 @@ def observe_round(
         for pod in pods:
             pod_map.update(pod_map_from(pod.nodes, naming))
     fixing = open_slots(pods)
-    counted = set(fixing)
-    if lost_slots is LostSlots.REASSIGN:
-        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
-    if not counted:
-        return pods, fixing
-    return count_slot_keys(pods, counted, clients, naming), fixing
+    return with_slot_keys(pods, clients, naming, lost_slots=lost_slots, pod_map=pod_map), fixing

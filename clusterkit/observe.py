@@ -9,9 +9,11 @@ from dataclasses import replace
 import redis
 import structlog
 
+from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
 from clusterkit.model import PodState
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLineError, parse_cluster_nodes
+from clusterkit.openslots import open_slots
 from clusterkit.redisio import Command, Reply, info_fields, scatter
 
 log = structlog.get_logger()
@@ -116,3 +118,20 @@ def count_slot_keys(
             return None
         counted.append(replace(pod, slot_keys={**pod.slot_keys, **counts}))
     return counted
+
+
+def with_slot_keys(
+    pods: Sequence[PodState],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    *,
+    lost_slots: LostSlots = LostSlots.KEEP,
+    pod_map: dict[str, str] | None = None,
+) -> list[PodState] | None:
+    """`pods` with the keys counted in every slot the plan decides by who holds keys: the open
+    slots and, when lost shards are reassigned, their slots. Both programs plan on this (None:
+    some pod could not be counted this round)."""
+    counted = open_slots(pods)
+    if lost_slots is LostSlots.REASSIGN:
+        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
+    return count_slot_keys(pods, counted, clients, naming) if counted else list(pods)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from clusterkit.model import Action, CloseSlot, MoveSlot, PodState, SetSlotNode
@@ -60,6 +60,22 @@ def open_slots(pods: Sequence[PodState]) -> set[int]:
     is their master's (Valkey 8 replicates SETSLOT) or nothing (Redis closes every slot of a
     master that becomes a replica)."""
     return {slot for pod in pods if pod.me.is_master for slot in open_states(pod)}
+
+
+def as_if_closed(pods: Sequence[PodState]) -> list[PodState]:
+    """The pods as they would be with every open slot closed where it is owned now: what the
+    plan of the steps that touch no slot (a replaced pod's rejoin) is made from."""
+    return [
+        replace(
+            p,
+            nodes=tuple(
+                replace(n, migrations=()) if n.is_myself and n.migrations else n for n in p.nodes
+            ),
+        )
+        if p.me.migrations
+        else p
+        for p in pods
+    ]
 
 
 def close_open_slots(pods: Sequence[PodState]) -> tuple[Action, ...] | str:

@@ -28,7 +28,7 @@ from clusterkit.model import (
 )
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
-from clusterkit.openslots import close_open_slots, open_slots
+from clusterkit.openslots import as_if_closed, close_open_slots, open_slots
 from clusterkit.replicas import assign_replicas
 from clusterkit.resize import (
     balance_steps,
@@ -228,6 +228,38 @@ def replicate_steps(
     return steps
 
 
+def rejoin_steps(
+    shape: Shape,
+    pods: Sequence[PodState],
+    ghosts: Sequence[Ghost],
+    hosts: Mapping[int, str] | None,
+    *,
+    pod_names: Mapping[str, str] | None,
+    naming: PodNaming | None,
+    lost_slots: LostSlots,
+) -> tuple[Action, ...]:
+    """While a slot is open, the steps that bring a replaced pod back as a replica anyway (a
+    resize can keep slots open for minutes): forgetting its old identity, which owned no slot,
+    and its MEET and REPLICATE, planned as if the open slots were closed. None touches a slot."""
+    replaced = {g.pod for g in ghosts if not g.slots}
+    if not replaced:
+        return ()
+    rest = make_plan(
+        shape,
+        as_if_closed(pods),
+        hosts,
+        pod_names=pod_names,
+        lost_slots=lost_slots,
+        naming=naming,
+    )
+    return tuple(
+        a
+        for a in rest.actions
+        if (isinstance(a, Forget) and a.pod in replaced)
+        or (isinstance(a, (Meet, Replicate)) and a.ordinal in replaced)
+    )
+
+
 def make_plan(
     shape: Shape,
     pods: Sequence[PodState],
@@ -255,7 +287,12 @@ def make_plan(
     if open_slots(pods):
         # An open slot blocks every later change: close it first, plan the rest next round.
         fix = close_open_slots(pods)
-        return Plan(refusal=fix) if isinstance(fix, str) else Plan(actions=fix)
+        if isinstance(fix, str):
+            return Plan(refusal=fix)
+        rejoin = rejoin_steps(
+            shape, pods, ghosts, hosts, pod_names=pod_names, naming=naming, lost_slots=lost_slots
+        )
+        return Plan(actions=(*fix, *rejoin))
     decision = decide(ghosts, pods, lost_slots)
     if decision.refusal:
         return Plan(refusal=decision.refusal, lost=decision.lost)

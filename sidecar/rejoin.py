@@ -24,7 +24,7 @@ from clusterkit.ghosts import ACCEPT_LOSS_COMMAND, Ghost, LostSlots, find_ghosts
 from clusterkit.model import Forget, PodState
 from clusterkit.naming import PodNaming
 from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
-from clusterkit.observe import observe_all
+from clusterkit.observe import observe_all, with_slot_keys
 from clusterkit.placement import read_hosts
 from clusterkit.plan import Plan, make_plan, observed_shape
 from clusterkit.redisio import connect
@@ -106,8 +106,9 @@ class Rejoin:
             for o, ip in found.items()
         }
         try:
-            pods = observe_all(found, self.port, clients, self.naming)
-            if pods is None:
+            observed = observe_all(found, self.port, clients, self.naming)
+            pods = observed and with_slot_keys(observed, clients, self.naming, pod_map=pod_names)
+            if not pods:
                 return RejoinStatus("cannot observe every pod of the cluster yet")
             ghosts, _ = find_ghosts(pods, pod_names)
             mine = [g for g in ghosts if g.pod == self.ordinal]

@@ -12,13 +12,15 @@ from redis.crc import key_slot
 
 from bootstrap.errors import ExitCode
 from devcluster.cluster import DevCluster
-from devcluster.health import slot_map, views
+from devcluster.health import slot_map, views, wait_healthy
 
 pytestmark = pytest.mark.integration
 
 MakeCluster = Callable[..., DevCluster]
 KEYS_PER_SLOT = 150
 """More than one MIGRATE batch (clusterkit.migrate.BATCH_KEYS)."""
+REJOIN_SECONDS = 60.0
+"""A bound that stops a hang (a rejoin takes a few seconds)."""
 RANGES = {"redis-0": (0, 5460), "redis-1": (5461, 10922), "redis-2": (10923, 16383)}
 """Where the Job puts the slots of a fresh 6-pod cluster."""
 
@@ -223,3 +225,29 @@ def asking_get(client: redis.Redis, key: str) -> object:
     pipe.execute_command("ASKING")
     pipe.get(key)
     return pipe.execute()[1]
+
+
+def test_a_replica_that_lost_its_volume_rejoins_while_a_slot_stays_open(
+    make_cluster: MakeCluster,
+) -> None:
+    """A move left open by hand (no Job runs) blocks no rejoin: the sidecar of a replica back
+    with an empty volume forgets its old identity and replicates again; the slot stays as it
+    was until the Job closes it."""
+    cluster = formed(make_cluster)
+    shapes = Shapes(cluster, ids(cluster))
+    slot, keys = shapes.slot("redis-0", owner_after="redis-1", moved=True)
+    shapes.importing("redis-1", slot, "redis-0")
+    shapes.migrating("redis-0", slot, "redis-1")
+    migrate(cluster, "redis-0", "redis-1", keys[: len(keys) // 2], copy=False)
+    replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-2")
+    old = str(cluster.client(replica).execute_command("CLUSTER", "MYID"))
+    cluster.wipe([replica])
+    left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=REJOIN_SECONDS)
+    assert left == [], left
+    assert not any(old in str(n.node_id) for lines in views(cluster).values() for n in lines)
+    assert set(open_slots_seen(cluster)) == {"redis-0", "redis-1"}  # the Job's to close
+    assert unreadable(cluster, shapes.values) == []
+    result = cluster.run_job()
+    assert result.returncode == ExitCode.OK, result.events[-3:]
+    assert open_slots_seen(cluster) == {}
+    assert unreadable(cluster, shapes.values) == []

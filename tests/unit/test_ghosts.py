@@ -239,3 +239,31 @@ def test_removed_pods_id_in_the_pod_map_is_a_removed_node_not_a_foreign_one() ->
     ghosts, foreign = find_ghosts(sim.states(), {gone: "redis-7"}, NAMING)
     assert foreign == []
     assert [(g.node_id, g.pod, g.removed) for g in ghosts] == [(gone, 7, True)]
+
+
+def test_a_replaced_replica_rejoins_while_a_slot_is_open_and_the_slot_is_closed_too() -> None:
+    sim = formed_cluster(3, 1)
+    master_of_3 = sim.nodes[3].master_id
+    old = sim.nodes[3].node_id
+    sim.replace(3)
+    states = sim.states()
+    slot = min(sim.nodes[0].slots)
+    target = sim.nodes[1].node_id
+
+    def opened(ordinal: int, text: str) -> None:
+        pod = states[ordinal]
+        lines = tuple(replace(n, migrations=(text,)) if n.is_myself else n for n in pod.nodes)
+        states[ordinal] = replace(pod, nodes=lines)
+
+    opened(0, f"[{slot}->-{target}]")
+    opened(1, f"[{slot}-<-{sim.nodes[0].node_id}]")
+    states = [replace(p, slot_keys={slot: 0}) for p in states]
+    plan = make_plan(SHAPE, states)
+    assert plan.refusal is None
+    kinds = {type(a).__name__ for a in plan.actions}
+    assert {"Forget", "Meet", "Replicate"} <= kinds
+    assert kinds & {"CloseSlot", "MoveSlot", "SetSlotNode"}  # the open slot is closed too
+    forgotten = {a.node_id for a in plan.actions if isinstance(a, Forget)}
+    assert forgotten == {old}
+    replicate = [(a.ordinal, a.master_id) for a in plan.actions if isinstance(a, Replicate)]
+    assert replicate == [(3, master_of_3)]

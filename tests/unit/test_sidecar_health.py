@@ -164,6 +164,7 @@ def test_node_reports_identity() -> None:
             "zone": "eu-1b",
             "node_id": "ab" * 20,
             "ip": "10.0.0.4",
+            "stopping": False,
         },
     )
 
