@@ -60,6 +60,8 @@ class Agent:
             settings.http_port, settings.node_name, settings.pod_name
         )
         self.meet_limit = RateLimit(seconds=5.0)
+        self.forgotten_by: set[str] = set()
+        """Peers that do not know this node (logged once each; never met)."""
         self.locator = PeerLocator(self.locate, self.metrics.peer_timeouts.inc)
         self.pod_map = read_pod_map(settings.nodes_conf)
         ordinal = settings.cluster.naming.ordinal_of(settings.pod_name)
@@ -289,7 +291,9 @@ class Agent:
                 log.warning("pod_map_unwritable", error=str(exc))
 
     def locate(self, fqdn: str, node_id: str) -> str | None:
-        """The pod's address, if the Redis answering there is `node_id`."""
+        """The pod's address, if the Redis answering there is `node_id` and still knows this
+        node. A peer that does not list this node forgot it on purpose (the Job drained it, or
+        gave its lost slots to another): meeting it would bring a forgotten node back."""
         ip = self.resolve(fqdn)
         if ip is None:
             return None
@@ -302,10 +306,23 @@ class Agent:
                 server_name=fqdn,
             )
             answered = str(peer.execute_command("CLUSTER", "MYID"))
+            known = str(peer.execute_command("CLUSTER", "NODES")) if answered == node_id else ""
             peer.close()
         except (redis.RedisError, OSError):
             return None
-        return ip if answered == node_id else None
+        if answered != node_id:
+            return None
+        mine = self.state.node_id
+        if mine and mine not in known:
+            if fqdn not in self.forgotten_by:  # once per peer: this is asked every turn
+                self.forgotten_by.add(fqdn)
+                log.info(
+                    "heal_skipped_forgotten",
+                    peer=fqdn,
+                    reason="the peer does not know this node: it was forgotten on purpose",
+                )
+            return None
+        return ip
 
     def heal(self, nodes: list[NodeLine]) -> None:
         naming = self.settings.cluster.naming
