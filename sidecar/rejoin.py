@@ -36,6 +36,11 @@ log = structlog.get_logger()
 PROBE_AHEAD = 8
 """Ordinals probed past this pod's own when it knows no peer yet (0 .. own + this)."""
 PROBE_PAUSE_SECONDS = 5.0
+WATCH_SECONDS = 65.0
+"""After a rejoin, how long the old identities are still looked for: a FORGET bans a node id
+from gossip for 60 s only, and a node that joined while the forgets went out (another pod
+replaced at the same time) may have learnt an old id after it was told to forget it; once the
+ban ends, its gossip would spread that id to every node again."""
 """Between probes that found no formed cluster (a new cluster forms: the Job's work)."""
 PEER_TIMEOUT_SECONDS = 1.0
 
@@ -73,6 +78,8 @@ class Rejoin:
         self.rejoining = False
         """This pod's old identity was seen: keep going until it serves and no node lists it."""
         self.next_probe = 0.0
+        self.watch_until = 0.0
+        """Until then (after a rejoin), every PROBE_PAUSE_SECONDS: forget old ids seen again."""
         self.old_nodes: set[str] = set()
         """Old identities of this pod seen so far (for the final event)."""
         self.reported: set[str] = set()
@@ -81,7 +88,8 @@ class Rejoin:
         """Whether to look at the cluster this turn."""
         if self.rejoining:
             return True
-        if not alone_and_empty or time.monotonic() < self.next_probe:
+        watching = time.monotonic() < self.watch_until
+        if not (alone_and_empty or watching) or time.monotonic() < self.next_probe:
             return False
         self.next_probe = time.monotonic() + PROBE_PAUSE_SECONDS
         return True
@@ -161,6 +169,7 @@ class Rejoin:
             if serving and not mine:
                 if self.rejoining:
                     log.info("rejoined", old_nodes=sorted(self.old_nodes))
+                    self.watch_until = time.monotonic() + WATCH_SECONDS
                 self.rejoining = False
             waiting = [w for w in plan.waiting if any(g in w for g in old)]
             return RejoinStatus("; ".join(waiting) or None, plan.lost)
@@ -194,7 +203,8 @@ class Rejoin:
         if view is None:
             return None
         me = self.naming.pod_fqdn(self.ordinal)
-        if not self.rejoining and not any(
+        watching = self.rejoining or time.monotonic() < self.watch_until
+        if not watching and not any(
             line.address.hostname.rstrip(".") == me and line.node_id != my_id for line in view
         ):
             return None

@@ -245,7 +245,8 @@ def test_a_replica_that_lost_its_volume_rejoins_while_a_slot_stays_open(
     left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=REJOIN_SECONDS)
     assert left == [], left
     assert not any(old in str(n.node_id) for lines in views(cluster).values() for n in lines)
-    assert set(open_slots_seen(cluster)) == {"redis-0", "redis-1"}  # the Job's to close
+    # The Job's to close (Valkey 8 shows the states on the replicas too).
+    assert {"redis-0", "redis-1"} <= set(open_slots_seen(cluster))
     assert unreadable(cluster, shapes.values) == []
     result = cluster.run_job()
     assert result.returncode == ExitCode.OK, result.events[-3:]

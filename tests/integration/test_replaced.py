@@ -120,6 +120,24 @@ def test_replica_then_masters_lose_their_volumes_heal_alone_and_old_ids_stay_gon
     assert missing_keys(cluster) == []
 
 
+def test_two_replicas_of_different_masters_lost_at_once_heal_alone_for_good(
+    make_cluster: MakeCluster,
+) -> None:
+    """Each new node may learn the other pod's old identity by gossip after that pod's sidecar
+    told every node to forget it; once the 60 s ban ends, it would spread the id again. The
+    sidecars keep forgetting their old ids for a while after they rejoined."""
+    cluster = formed_with_keys(make_cluster)
+    lost = [replica_of(cluster, "redis-0"), replica_of(cluster, "redis-1")]
+    old = set(node_ids(cluster, lost).values())
+    forgotten_at = time.monotonic()
+    cluster.wipe(lost)
+    assert_healed(cluster, old)
+    time.sleep(max(0.0, forgotten_at + BAN_SECONDS + 5 - time.monotonic()))
+    assert listed_anywhere(cluster, old) == {}
+    assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=10) == []
+    assert missing_keys(cluster) == []
+
+
 def test_two_replicas_lost_at_once_while_the_job_runs(make_cluster: MakeCluster) -> None:
     cluster = formed_with_keys(make_cluster)
     lost = [replica_of(cluster, "redis-0"), replica_of(cluster, "redis-2")]
