@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls bench-domains clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls bench-domains bench-soak clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-tls: $(VENV)/.installed
 # A node-pool upgrade then a node crash, with writers: the sidecars' layout repair vs none.
 bench-domains: $(VENV)/.installed
 	$(PY) -m bench.domains
+
+# A seeded random soak of day-2 events under writers (bench/soak.py).
+bench-soak: $(VENV)/.installed
+	$(PY) -m bench.soak --seed 1 --events 8
 
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
