@@ -69,6 +69,11 @@ bench-domains: $(VENV)/.installed
 bench-soak: $(VENV)/.installed
 	$(PY) -m bench.soak --seed 1 --events 8
 
+# docs/settings.md from the settings dataclasses' field docstrings (a unit test checks it is current).
+.PHONY: settings-doc
+settings-doc: $(VENV)/.installed
+	$(PY) -m devcluster.settingsdoc --write
+
 clean:
 	rm -rf $(VENV) .devcluster-demo .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
