@@ -32,7 +32,7 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from bench.rollout import SHARDS, ShardWriter, lost_writes, shard_tag
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.placement import node_name

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from clusterkit.redisio import info_fields, scatter
-from clusterkit.waiting import wait_until
+from clusterkit.io.redisio import info_fields, scatter
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.servers import cli_bin
 

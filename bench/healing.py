@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from clusterkit.httpget import http_get
+from clusterkit.io.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.manifests import load as load_manifests

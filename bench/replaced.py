@@ -39,8 +39,8 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import problems, views
 from devcluster.servers import cli_bin, server_version

@@ -37,7 +37,7 @@ import redis
 from redis.crc import key_slot
 
 from bench.replaced import ANSI
-from clusterkit.waiting import Deadline, wait_until
+from clusterkit.io.waiting import Deadline, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.servers import cli_bin, server_version

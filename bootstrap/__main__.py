@@ -11,7 +11,7 @@ import structlog
 from bootstrap.errors import BootstrapError, ExitCode
 from bootstrap.run import run
 from bootstrap.settings import parse_job_settings
-from clusterkit.logs import configure
+from clusterkit.io.logs import configure
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -12,10 +12,10 @@ import structlog
 
 from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, TlsFailed
 from bootstrap.settings import Settings
-from clusterkit.access import explain_tls_failure
-from clusterkit.dnsio import resolve_addresses
-from clusterkit.redisio import BUSY_PREFIXES, Reply, scatter
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.io.access import explain_tls_failure
+from clusterkit.io.dnsio import resolve_addresses
+from clusterkit.io.redisio import BUSY_PREFIXES, Reply, scatter
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 
 log = structlog.get_logger()
 

@@ -9,13 +9,13 @@ import redis
 import structlog
 
 from bootstrap.layout import LayoutRepair
-from clusterkit.access import Access
-from clusterkit.model import PodState
-from clusterkit.naming import PodNaming
-from clusterkit.placement import warn_colocated
-from clusterkit.plan import Plan
-from clusterkit.slots import format_ranges
-from clusterkit.waiting import Deadline
+from clusterkit.core.model import PodState
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.plan import Plan
+from clusterkit.core.slots import format_ranges
+from clusterkit.io.access import Access
+from clusterkit.io.placement import warn_colocated
+from clusterkit.io.waiting import Deadline
 
 log = structlog.get_logger()
 

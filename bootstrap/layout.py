@@ -12,13 +12,13 @@ from contextlib import AbstractContextManager
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.apply import apply_actions
-from clusterkit.domains import Shard, judge
-from clusterkit.model import Failover
-from clusterkit.naming import PodNaming
-from clusterkit.plan import Plan
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.domains import Shard, judge
+from clusterkit.core.model import Failover
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.plan import Plan
+from clusterkit.io.access import Access
+from clusterkit.io.apply import apply_actions
+from clusterkit.io.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
 

@@ -24,8 +24,8 @@ from contextlib import contextmanager, suppress
 import redis
 import structlog
 
-from clusterkit.naming import PodNaming
-from clusterkit.redisconf import LEASE_KEY_PREFIX
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.redisconf import LEASE_KEY_PREFIX
 
 log = structlog.get_logger()
 

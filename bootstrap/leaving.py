@@ -15,12 +15,12 @@ import redis
 import structlog
 
 from bootstrap.podclients import PodClients
-from clusterkit.access import Access
-from clusterkit.model import PodState
-from clusterkit.naming import PodNaming
-from clusterkit.redisio import info_fields
-from clusterkit.resetnode import persist_empty
-from clusterkit.waiting import WaitTimeout
+from clusterkit.core.model import PodState
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.access import Access
+from clusterkit.io.redisio import info_fields
+from clusterkit.io.resetnode import persist_empty
+from clusterkit.io.waiting import WaitTimeout
 
 log = structlog.get_logger()
 
@@ -98,7 +98,7 @@ class LeavingPods:
     def confirm_emptied(self) -> list[str]:
         """Rewrite the disk of every leaving pod that is out of the cluster and empty, and
         return what failed ("pod: why"). A reset is done only once its empty dataset is on
-        disk, else a restart loads the old keys (clusterkit.resetnode); doing it again here
+        disk, else a restart loads the old keys (clusterkit.io.resetnode); doing it again here
         also covers a Job killed between the reset and the rewrite. A pod still holding keys
         or knowing other nodes is left alone: it is no pod this Job emptied."""
         failed = []

@@ -8,10 +8,10 @@ import redis
 from bootstrap.leaving import LeavingPods
 from bootstrap.podclients import PodClients
 from bootstrap.settings import Settings
-from clusterkit.ghosts import LostSlots, pod_map_from
-from clusterkit.model import PodState
-from clusterkit.observe import observe_each, with_slot_keys
-from clusterkit.openslots import open_slots
+from clusterkit.core.ghosts import LostSlots, pod_map_from
+from clusterkit.core.model import PodState
+from clusterkit.core.openslots import open_slots
+from clusterkit.io.observe import observe_each, with_slot_keys
 
 
 def observe_round(

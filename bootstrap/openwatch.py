@@ -10,8 +10,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from clusterkit.model import PodState
-from clusterkit.openslots import open_states
+from clusterkit.core.model import PodState
+from clusterkit.core.openslots import open_states
 
 SETTLE_SECONDS = 3.0
 """How long open slots must show the same states and key counts before the Job closes them."""

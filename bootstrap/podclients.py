@@ -7,10 +7,10 @@ import dns.resolver
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.dnsio import resolve_addresses
-from clusterkit.naming import PodNaming
-from clusterkit.redisio import connect
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.access import Access
+from clusterkit.io.dnsio import resolve_addresses
+from clusterkit.io.redisio import connect
 
 log = structlog.get_logger()
 

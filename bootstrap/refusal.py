@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import structlog
 
 from bootstrap.errors import RefusedUnsafe
-from clusterkit.waiting import Deadline
+from clusterkit.io.waiting import Deadline
 
 log = structlog.get_logger()
 

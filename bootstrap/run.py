@@ -7,7 +7,6 @@ import time
 import redis
 import structlog
 
-from bootstrap.converge import planned_replicas, planned_slot_map, waiting_for
 from bootstrap.discover import wait_for_dns, wait_for_ping
 from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
 from bootstrap.finish import Outcome, finish
@@ -22,18 +21,19 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from bootstrap.stopping import StoppingPods
 from bootstrap.takeover import take_over_lost_masters
-from clusterkit.access import Access
-from clusterkit.apply import apply_actions
-from clusterkit.dnsio import make_resolver
-from clusterkit.domains import domain_kind, failure_domains
-from clusterkit.ghosts import LostSlots
-from clusterkit.keycopies import KeyConflict
-from clusterkit.naming import PodNaming
-from clusterkit.placement import read_placements
-from clusterkit.plan import Plan, Shape, make_plan
-from clusterkit.redisio import connect
-from clusterkit.slots import compact, format_ranges
-from clusterkit.waiting import Deadline
+from clusterkit.core.converge import planned_replicas, planned_slot_map, waiting_for
+from clusterkit.core.domains import domain_kind, failure_domains
+from clusterkit.core.ghosts import LostSlots
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.plan import Plan, Shape, make_plan
+from clusterkit.core.slots import compact, format_ranges
+from clusterkit.io.access import Access
+from clusterkit.io.apply import apply_actions
+from clusterkit.io.dnsio import make_resolver
+from clusterkit.io.keycopies import KeyConflict
+from clusterkit.io.placement import read_placements
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import Deadline
 
 log = structlog.get_logger()
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bootstrap.errors import BadSettings
-from clusterkit.access import TlsError
-from clusterkit.settings import ClusterSettings, SettingsError, parse_settings
+from clusterkit.io.access import TlsError
+from clusterkit.io.settings import ClusterSettings, SettingsError, parse_settings
 
 MIN_MASTERS = 3
 

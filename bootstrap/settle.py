@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from bootstrap.converge import SlotMap, settled, view_matches, view_shows_replicas
-from clusterkit.nodes import NodeLineError, parse_cluster_nodes
-from clusterkit.redisio import Command, Reply, info_fields, scatter, submit
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.converge import SlotMap, settled, view_matches, view_shows_replicas
+from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes
+from clusterkit.io.redisio import Command, Reply, info_fields, scatter, submit
+from clusterkit.io.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import structlog
 
-from clusterkit.model import MoveSlot
-from clusterkit.placement import node_report
+from clusterkit.core.model import MoveSlot
+from clusterkit.io.placement import node_report
 
 log = structlog.get_logger()
 

@@ -13,10 +13,10 @@ import redis
 import structlog
 
 from bootstrap.settings import Settings
-from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
-from clusterkit.redisio import info_fields, scatter
-from clusterkit.viewlayout import best_taker, lost_in_every_view
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
+from clusterkit.core.viewlayout import best_taker, lost_in_every_view
+from clusterkit.io.redisio import info_fields, scatter
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 
 log = structlog.get_logger()
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import redis
 
-from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.redisio import connect
-from clusterkit.waiting import Deadline
+from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import Deadline
 from devcluster import manifests, placement, processes
 from devcluster.credentials import ADMIN_USER, Credentials
 from devcluster.dnsserver import write_zone

@@ -9,8 +9,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from clusterkit.access import Access, TlsClient, TlsFiles
-from clusterkit.redisconf import USER_NAMES
+from clusterkit.core.redisconf import USER_NAMES
+from clusterkit.io.access import Access, TlsClient, TlsFiles
 from devcluster import certs
 from devcluster.state import ClusterState, StateDir
 

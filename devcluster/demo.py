@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import redis
 
-from clusterkit.waiting import Deadline, wait_until
+from clusterkit.io.waiting import Deadline, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.demonodes import DEMO_SIDECAR_ENV, node_loss
 from devcluster.health import wait_healthy

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import redis
 
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.placement import node_name

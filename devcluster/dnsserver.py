@@ -29,8 +29,8 @@ import dns.rdatatype
 import dns.rrset
 import structlog
 
-import clusterkit.logs
-from clusterkit.atomicfile import write_atomically
+import clusterkit.io.logs
+from clusterkit.io.atomicfile import write_atomically
 
 log = structlog.get_logger()
 
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, help="touched once both sockets are bound")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    clusterkit.logs.configure(level=args.log_level)
+    clusterkit.io.logs.configure(level=args.log_level)
     try:
         serve(args.bind, args.port, args.zone, args.ready_file)
     except (OSError, ValueError) as exc:

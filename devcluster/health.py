@@ -6,8 +6,8 @@ import contextlib
 
 import redis
 
-from clusterkit.nodes import NodeLine, parse_cluster_nodes
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.nodes import NodeLine, parse_cluster_nodes
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from clusterkit.httpget import http_get
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.io.httpget import http_get
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster import placement, processes
 from devcluster.servers import server_marker
 from devcluster.state import PodRecord

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import redis
 
-from clusterkit.access import Access
-from clusterkit.httpget import http_get
-from clusterkit.redisio import connect
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.io.access import Access
+from clusterkit.io.httpget import http_get
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 from devcluster.servers import server_bin, server_marker
 
 

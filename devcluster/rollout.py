@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import redis
 
-from clusterkit.httpget import http_get
-from clusterkit.waiting import wait_until
+from clusterkit.io.httpget import http_get
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 
 RESEND_SECONDS = 6.0

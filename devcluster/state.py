@@ -8,8 +8,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from clusterkit.atomicfile import write_atomically
-from clusterkit.naming import PodNaming
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.atomicfile import write_atomically
 
 DNS_PORT = 10053
 """Unprivileged port for the simulated cluster DNS (53 needs root; 5353 is mDNS's)."""

@@ -14,10 +14,10 @@ from types import FrameType
 
 import structlog
 
-from clusterkit.dnsio import make_resolver, parse_nameserver, resolve_addresses
-from clusterkit.logs import configure
-from clusterkit.naming import PodNaming
-from clusterkit.settings import SettingsError
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.dnsio import make_resolver, parse_nameserver, resolve_addresses
+from clusterkit.io.logs import configure
+from clusterkit.io.settings import SettingsError
 from sidecar.agent import Agent
 from sidecar.exitcodes import ExitCode
 from sidecar.fixconf import FixError, fix_nodes_conf

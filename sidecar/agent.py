@@ -11,14 +11,15 @@ import dns.resolver
 import redis
 import structlog
 
-from clusterkit.access import NO_ACCESS, TlsError
-from clusterkit.atomicfile import write_atomically
-from clusterkit.dnsio import resolve_addresses
-from clusterkit.ghosts import pod_map_from
-from clusterkit.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
-from clusterkit.redisio import connect, info_fields
-from clusterkit.settings import SettingsError
-from clusterkit.slots import format_ranges
+from clusterkit.core.ghosts import pod_map_from
+from clusterkit.core.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
+from clusterkit.core.readiness import readiness, unserved_slots
+from clusterkit.core.slots import format_ranges
+from clusterkit.io.access import NO_ACCESS, TlsError
+from clusterkit.io.atomicfile import write_atomically
+from clusterkit.io.dnsio import resolve_addresses
+from clusterkit.io.redisio import connect, info_fields
+from clusterkit.io.settings import SettingsError
 from sidecar import redisfiles, stats
 from sidecar.fixconf import POD_MAP_NAME, FixError, fix_nodes_conf, read_pod_map
 from sidecar.handover import hand_over
@@ -27,7 +28,6 @@ from sidecar.health import HealthState
 from sidecar.layout import LayoutWatch
 from sidecar.locate import PeerLocator
 from sidecar.pingcheck import ping
-from sidecar.readiness import readiness, unserved_slots
 from sidecar.rejoin import Rejoin, RejoinStatus
 from sidecar.settings import SidecarSettings
 from sidecar.tlsreload import TlsReload

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import structlog
 
-from clusterkit.atomicfile import write_atomically
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
-from clusterkit.nodesconf import NodesConf, NodesConfError, parse_nodes_conf
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.nodesconf import NodesConf, NodesConfError, parse_nodes_conf
+from clusterkit.io.atomicfile import write_atomically
 
 log = structlog.get_logger()
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.handoff import Reopen, reopen_after_failover
-from clusterkit.nodes import NodeLine, myself, parse_cluster_nodes
-from clusterkit.redisio import Command, Reply, connect, pipelined
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.core.handoff import Reopen, reopen_after_failover
+from clusterkit.core.nodes import NodeLine, myself, parse_cluster_nodes
+from clusterkit.io.access import Access
+from clusterkit.io.redisio import Command, Reply, connect, pipelined
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 
 log = structlog.get_logger()
 
@@ -235,7 +235,7 @@ def reopen_open_slots(
     access: Access,
     timeout: float,
 ) -> int:
-    """Give the new master the slots this node had open (clusterkit.handoff); how many SETSLOTs
+    """Give the new master the slots this node had open (clusterkit.core.handoff); how many SETSLOTs
     Redis took. A refusal (the Job closed the slot meanwhile) is logged and skipped: the Job
     closes whatever is left open."""
     now = parse_cluster_nodes(str(own.execute_command("CLUSTER", "NODES")))

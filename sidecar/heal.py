@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
 from sidecar.fixconf import pod_fqdn_of
 
 UNHEALTHY_FLAGS = frozenset({"fail", "fail?", "noaddr"})

@@ -2,8 +2,8 @@
 report the layout and a lost quorum, point a replica at its master's new address, and carry
 out the planner's drift repair when this pod owns it and the cluster has been quiet.
 
-Deciding stays with clusterkit: the view's verdict (clusterkit.viewlayout), the repair
-(clusterkit.drift, through clusterkit.plan). Every pod is read only when this view says a
+Deciding stays with clusterkit: the view's verdict (clusterkit.core.viewlayout), the repair
+(clusterkit.core.drift, through clusterkit.core.plan). Every pod is read only when this view says a
 repair is due and that this pod would carry it out, so a calm cluster costs no extra reads."""
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.apply import apply_actions
-from clusterkit.domains import Placement, Verdict, domain_kind, failure_domains, judge
-from clusterkit.drift import best_change
-from clusterkit.ghosts import LostSlots, is_down
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
-from clusterkit.observe import observe_all
-from clusterkit.placement import read_placements
-from clusterkit.plan import make_plan, observed_shape
-from clusterkit.redisio import connect
-from clusterkit.viewlayout import (
+from clusterkit.core.domains import Placement, Verdict, domain_kind, failure_domains, judge
+from clusterkit.core.drift import best_change
+from clusterkit.core.ghosts import LostSlots, is_down
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.plan import make_plan, observed_shape
+from clusterkit.core.viewlayout import (
     Signature,
     failing_masters,
     ordinals_in_view,
@@ -36,6 +31,11 @@ from clusterkit.viewlayout import (
     signature,
     takeover_candidates,
 )
+from clusterkit.io.access import Access
+from clusterkit.io.apply import apply_actions
+from clusterkit.io.observe import observe_all
+from clusterkit.io.placement import read_placements
+from clusterkit.io.redisio import connect
 from sidecar.metrics import Metrics
 from sidecar.settings import SidecarSettings
 

@@ -134,7 +134,7 @@ class Metrics:
             " is then asked less and less often)",
             registry=r,
         )
-        # The failure-domain layout, as this pod's sidecar last judged it (clusterkit.domains).
+        # The failure-domain layout, as this pod's sidecar last judged it (clusterkit.core.domains).
         self.layout_fatal_domain = Gauge(
             "selfform_layout_fatal_domain",
             "1 for each failure domain (zone, else Kubernetes node) whose loss would take the"

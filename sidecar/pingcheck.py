@@ -13,8 +13,8 @@ import threading
 
 import redis
 
-from clusterkit.access import Access, explain_tls_failure
-from clusterkit.redisio import BUSY_PREFIXES, connect
+from clusterkit.io.access import Access, explain_tls_failure
+from clusterkit.io.redisio import BUSY_PREFIXES, connect
 from sidecar.health import HealthState
 
 PING_TIMEOUT_SECONDS = 2.0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from clusterkit.atomicfile import write_atomically
+from clusterkit.io.atomicfile import write_atomically
 
 log = structlog.get_logger()
 

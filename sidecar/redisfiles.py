@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterkit.atomicfile import write_atomically
-from clusterkit.redisconf import (
+from clusterkit.core.redisconf import (
     REPLICATION_USER,
     USER_NAMES,
     TlsServer,
@@ -17,7 +16,8 @@ from clusterkit.redisconf import (
     password_bytes,
     users_include,
 )
-from clusterkit.settings import SettingsError, read_secret_file
+from clusterkit.io.atomicfile import write_atomically
+from clusterkit.io.settings import SettingsError, read_secret_file
 from sidecar.settings import SidecarSettings
 
 LEGACY_KEY = "password"

@@ -1,7 +1,7 @@
 """A pod that lost its volume comes back as a new Redis node; its sidecar brings it back.
 
 The sidecar finds the formed cluster through its peers' pod names, observes every pod as the
-Job does, and runs the Job's own planner (clusterkit.plan) with the shape the cluster has now.
+Job does, and runs the Job's own planner (clusterkit.core.plan) with the shape the cluster has now.
 It carries out only the steps about its own pod: forget its old identity on every node, meet
 the cluster, replicate the master the planner assigns. It acts only when the cluster lists an
 old identity of this pod (or it already started doing so), so a pod added by a resize, which
@@ -18,18 +18,18 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.apply import apply_actions
-from clusterkit.ghosts import ACCEPT_LOSS_COMMAND, Ghost, LostSlots, find_ghosts
-from clusterkit.model import Forget, PodState
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine, NodeLineError, parse_cluster_nodes
-from clusterkit.observe import observe_all, with_slot_keys
-from clusterkit.placement import read_hosts
-from clusterkit.plan import Plan, make_plan, observed_shape
-from clusterkit.redisio import connect
-from clusterkit.resize import claimed_slots
-from clusterkit.slots import format_ranges
+from clusterkit.core.ghosts import Ghost, LostSlots, accept_loss_command, find_ghosts
+from clusterkit.core.model import Forget, PodState
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
+from clusterkit.core.plan import Plan, make_plan, observed_shape
+from clusterkit.core.resize import claimed_slots
+from clusterkit.core.slots import format_ranges
+from clusterkit.io.access import Access
+from clusterkit.io.apply import apply_actions
+from clusterkit.io.observe import observe_all, with_slot_keys
+from clusterkit.io.placement import read_hosts
+from clusterkit.io.redisio import connect
 
 log = structlog.get_logger()
 
@@ -154,7 +154,7 @@ class Rejoin:
                 lost_node=lost_mine[0].node_id,
                 slots=format_ranges(lost_mine[0].slots),
                 reason=reason,
-                command=ACCEPT_LOSS_COMMAND,
+                command=accept_loss_command(self.naming),
             )
             return RejoinStatus(reason, plan.lost)
         old = {g.node_id for g in mine}
@@ -243,6 +243,8 @@ def lost_reason(ghost: Ghost, naming: PodNaming) -> str:
         f"lost shard: slots {format_ranges(ghost.slots)} belonged to node {ghost.node_id}"
         f" (this pod, {naming.pod_name(ghost.pod)}, before its volume was lost), which had no"
         " surviving replica. To accept the loss run the bootstrap Job with"
-        " REASSIGN_LOST_SLOTS=true (" + ACCEPT_LOSS_COMMAND + "); the data of those slots can"
+        " REASSIGN_LOST_SLOTS=true ("
+        + accept_loss_command(naming)
+        + "); the data of those slots can"
         " then only come back from a backup"
     )

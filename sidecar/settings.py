@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterkit.settings import ClusterSettings, SettingsError, parse_settings
+from clusterkit.io.settings import ClusterSettings, SettingsError, parse_settings
 
 ENDPOINT_TYPES = ("", "ip", "hostname", "unknown-endpoint")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from clusterkit.nodes import NodeLine
-from clusterkit.placement import node_of
+from clusterkit.core.nodes import NodeLine
+from clusterkit.io.placement import node_of
 from sidecar.metrics import Metrics
 
 PERSISTENCE_FIELDS = {

@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from clusterkit.access import Access
-from clusterkit.httpget import http_get
-from clusterkit.nodes import NodeLine, parse_cluster_nodes
-from clusterkit.placement import placement_of
-from clusterkit.redisio import connect, info_fields
-from clusterkit.settings import SettingsError
-from clusterkit.viewlayout import ordinals_in_view
+from clusterkit.core.nodes import NodeLine, parse_cluster_nodes
+from clusterkit.core.viewlayout import ordinals_in_view
+from clusterkit.io.access import Access
+from clusterkit.io.httpget import http_get
+from clusterkit.io.placement import placement_of
+from clusterkit.io.redisio import connect, info_fields
+from clusterkit.io.settings import SettingsError
 from sidecar.exitcodes import ExitCode
 from sidecar.fixconf import read_pod_map
 from sidecar.settings import SidecarSettings, parse_sidecar_settings

@@ -7,11 +7,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from clusterkit.domains import Placement, domain_kind, failure_domains, judge
-from clusterkit.ghosts import is_down
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
-from clusterkit.viewlayout import failing_masters, quorum_lost, shards_in_view
+from clusterkit.core.domains import Placement, domain_kind, failure_domains, judge
+from clusterkit.core.ghosts import is_down
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.viewlayout import failing_masters, quorum_lost, shards_in_view
 
 
 @dataclass(frozen=True)

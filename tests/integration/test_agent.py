@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from clusterkit.access import Access
-from clusterkit.dnsio import make_resolver
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.redisio import connect
-from clusterkit.settings import ClusterSettings
-from clusterkit.waiting import wait_until
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.io.access import Access
+from clusterkit.io.dnsio import make_resolver
+from clusterkit.io.redisio import connect
+from clusterkit.io.settings import ClusterSettings
+from clusterkit.io.waiting import wait_until
 from devcluster.servers import missing_server, server_bin
 from sidecar.agent import Agent
 from sidecar.fixconf import POD_MAP_NAME

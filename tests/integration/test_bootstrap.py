@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from bootstrap.errors import ExitCode
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.jobs import parse_events

@@ -19,7 +19,7 @@ import dns.query
 import dns.resolver
 import pytest
 
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.dnsserver import write_zone
 
 pytestmark = pytest.mark.integration

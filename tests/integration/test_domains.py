@@ -13,10 +13,10 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterkit.ghosts import is_down
-from clusterkit.httpget import http_get
-from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.waiting import wait_until
+from clusterkit.core.ghosts import is_down
+from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.io.httpget import http_get
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.placement import node_name, ordinal_trap_seed, zone_name
 from devcluster.rollout import fail_over

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clusterkit.httpget import http_get
+from clusterkit.io.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import rollout

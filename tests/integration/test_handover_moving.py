@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from clusterkit.waiting import wait_until
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from tests.integration.running import JOB_SECONDS, RunningJob, open_or_split, outcome

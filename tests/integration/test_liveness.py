@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from clusterkit.httpget import http_get
+from clusterkit.io.httpget import http_get
 from devcluster import manifests
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy

@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from bootstrap.settings import parse_job_settings
-from clusterkit.access import Access
-from clusterkit.redisconf import auth_include
-from clusterkit.redisio import connect
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.redisconf import auth_include
+from clusterkit.io.access import Access
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.servers import server_bin
 from sidecar.settings import parse_sidecar_settings
 from tests.integration.kustomize import ROOT, by_kind, render, tool

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 MakeCluster = Callable[..., DevCluster]
 KEYS_PER_SLOT = 150
-"""More than one MIGRATE batch (clusterkit.migrate.BATCH_KEYS)."""
+"""More than one MIGRATE batch (clusterkit.io.migrate.BATCH_KEYS)."""
 REJOIN_SECONDS = 60.0
 """A bound that stops a hang (a rejoin takes a few seconds)."""
 RANGES = {"redis-0": (0, 5460), "redis-1": (5461, 10922), "redis-2": (10923, 16383)}

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from clusterkit.dnsio import make_resolver
-from clusterkit.redisconf import password_bytes
-from clusterkit.settings import ClusterSettings
+from clusterkit.core.redisconf import password_bytes
+from clusterkit.io.dnsio import make_resolver
+from clusterkit.io.settings import ClusterSettings
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.servers import missing_server

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from clusterkit.naming import PodNaming
-from clusterkit.nodesconf import parse_nodes_conf
-from clusterkit.redisio import connect
-from clusterkit.waiting import wait_until
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodesconf import parse_nodes_conf
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import wait_until
 from devcluster.servers import missing_server, server_bin
 from sidecar.fixconf import fix_nodes_conf
 

@@ -1,4 +1,4 @@
-"""clusterkit.redisio.scatter on real servers: every node's replies in order, errors in place."""
+"""clusterkit.io.redisio.scatter on real servers: every node's replies in order, errors in place."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from clusterkit.redisio import connect, info_fields, scatter
+from clusterkit.io.redisio import connect, info_fields, scatter
 from devcluster.cluster import DevCluster
 
 pytestmark = pytest.mark.integration

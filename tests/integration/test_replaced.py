@@ -13,8 +13,8 @@ import redis
 from redis.crc import key_slot
 
 from bootstrap.errors import ExitCode
-from clusterkit.httpget import http_get
-from clusterkit.waiting import wait_until
+from clusterkit.io.httpget import http_get
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.manifests import load as load_manifests

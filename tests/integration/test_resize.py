@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from clusterkit.slots import SLOT_COUNT
+from clusterkit.core.slots import SLOT_COUNT
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from tests.integration.test_bootstrap import run_until_event

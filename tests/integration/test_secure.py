@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from bootstrap.errors import ExitCode
-from clusterkit.access import Access, TlsClient
-from clusterkit.httpget import http_get
-from clusterkit.redisio import connect
-from clusterkit.waiting import wait_until
+from clusterkit.io.access import Access, TlsClient
+from clusterkit.io.httpget import http_get
+from clusterkit.io.redisio import connect
+from clusterkit.io.waiting import wait_until
 from devcluster import certs
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from clusterkit.httpget import http_get
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.io.httpget import http_get
+from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.manifests import load as load_manifests

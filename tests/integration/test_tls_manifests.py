@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 
 from bootstrap.settings import parse_job_settings
-from clusterkit.redisconf import USER_NAMES
+from clusterkit.core.redisconf import USER_NAMES
 from devcluster import certs
 from sidecar.redisfiles import render as render_redis_files
 from sidecar.settings import parse_sidecar_settings

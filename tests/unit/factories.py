@@ -9,7 +9,7 @@ plan's actions follows what Redis does with each command, in pure Python:
 - MEET: both nodes know each other, and gossip then makes the two groups one (all know all);
 - FORGET: errors for the node itself or its own master; an id it does not know is a no-op
   (Redis says "Unknown node", which the Job counts as done);
-- REPLICATE: "Unknown node" while the node does not know the master yet (clusterkit.apply
+- REPLICATE: "Unknown node" while the node does not know the master yet (clusterkit.io.apply
   retries that briefly, then leaves it to the next round: here it is recorded in `not_yet` and
   has no effect); errors unless the master is a master and not the node itself, and the node is
   empty; then the node is a replica (`slave` flag, master id) in everyone's view.
@@ -25,9 +25,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from bootstrap.converge import waiting_for
-from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
-from clusterkit.model import (
+from clusterkit.core.converge import waiting_for
+from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.core.model import (
     STEP_ORDER,
     Action,
     AddSlots,
@@ -40,10 +40,10 @@ from clusterkit.model import (
     Reset,
     SetConfigEpoch,
 )
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine, parse_node_line
-from clusterkit.plan import Plan, Shape, make_plan
-from clusterkit.slots import SLOT_COUNT, SlotRange, compact
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine, parse_node_line
+from clusterkit.core.plan import Plan, Shape, make_plan
+from clusterkit.core.slots import SLOT_COUNT, SlotRange, compact
 
 PORT = 6379
 BUS_PORT = 16379
@@ -282,7 +282,7 @@ class SimCluster:
                 self.failover(action.ordinal)
 
     def apply_plan(self, plan: Plan, keep: list[bool] | None = None) -> None:
-        """Run the plan's steps kind by kind, as clusterkit.apply does; `keep[i]` False drops
+        """Run the plan's steps kind by kind, as clusterkit.io.apply does; `keep[i]` False drops
         action i (the command failed or the Job crashed before sending it)."""
         chosen = [a for i, a in enumerate(plan.actions) if keep is None or keep[i % len(keep)]]
         for kind in STEP_ORDER:

@@ -1,4 +1,4 @@
-"""The one atomic file write and the one way to wait (clusterkit.atomicfile, clusterkit.waiting)."""
+"""The one atomic file write and the one way to wait (io.atomicfile, io.waiting)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from clusterkit.atomicfile import write_atomically
-from clusterkit.waiting import Deadline, WaitTimeout, wait_until
+from clusterkit.io.atomicfile import write_atomically
+from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 
 
 def test_a_new_file_gets_the_bytes_and_mode_given(tmp_path: Path) -> None:

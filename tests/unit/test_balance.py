@@ -7,9 +7,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.balance import TOLERANCE, balance_moves, shares
-from clusterkit.model import Meet, MoveSlot
-from clusterkit.plan import Shape, make_plan
+from clusterkit.core.balance import TOLERANCE, balance_moves, shares
+from clusterkit.core.model import Meet, MoveSlot
+from clusterkit.core.plan import Shape, make_plan
 from tests.unit.factories import assert_formed, converge, formed_cluster, shape_of
 
 

@@ -1,4 +1,4 @@
-"""bootstrap.converge.waiting_for: when is the cluster formed, and what is it waiting for."""
+"""clusterkit.core.converge.waiting_for: when is the cluster formed, and what is it waiting for."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bootstrap.converge import (
+from clusterkit.core.converge import (
     planned_replicas,
     planned_slot_map,
     settled,
@@ -17,10 +17,10 @@ from bootstrap.converge import (
     view_shows_replicas,
     waiting_for,
 )
-from clusterkit.model import PodState
-from clusterkit.nodes import parse_node_line
-from clusterkit.plan import make_plan
-from clusterkit.slots import even_split
+from clusterkit.core.model import PodState
+from clusterkit.core.nodes import parse_node_line
+from clusterkit.core.plan import make_plan
+from clusterkit.core.slots import even_split
 from tests.unit.factories import SimCluster, formed_cluster, node_id, node_line, shape_of
 
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.domains import Placement, failure_domains, judge, shards_of, workable_masters
-from clusterkit.model import Failover, Replicate
-from clusterkit.plan import Plan, Shape, make_plan
+from clusterkit.core.domains import Placement, failure_domains, judge, shards_of, workable_masters
+from clusterkit.core.model import Failover, Replicate
+from clusterkit.core.plan import Plan, Shape, make_plan
 from tests.unit.factories import SimCluster, converge, shape_of
 
 REPAIR_ROUNDS = 20

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.naming import PodNaming
+from clusterkit.core.naming import PodNaming
 from sidecar.fixconf import FixError, fix_nodes_conf
 from tests.unit.factories import node_id, node_line
 

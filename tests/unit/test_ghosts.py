@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from clusterkit.ghosts import LostSlots, find_ghosts
-from clusterkit.model import Forget, Meet, Replicate
-from clusterkit.plan import Shape, make_plan
+from clusterkit.core.ghosts import LostSlots, find_ghosts
+from clusterkit.core.model import Forget, Meet, Replicate
+from clusterkit.core.plan import Shape, make_plan
 from tests.unit.factories import (
     NAMING,
     assert_formed,

@@ -1,10 +1,10 @@
 """Which open-slot states a stopping master gives the replica that takes over
-(clusterkit.handoff)."""
+(clusterkit.core.handoff)."""
 
 from __future__ import annotations
 
-from clusterkit.handoff import Reopen, reopen_after_failover
-from clusterkit.nodes import parse_cluster_nodes
+from clusterkit.core.handoff import Reopen, reopen_after_failover
+from clusterkit.core.nodes import parse_cluster_nodes
 from tests.unit.factories import node_id, node_line
 
 OLD, NEW, PEER = node_id("old"), node_id("new"), node_id("peer")

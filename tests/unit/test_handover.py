@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clusterkit.nodes import parse_cluster_nodes
+from clusterkit.core.nodes import parse_cluster_nodes
 from sidecar.handover import online_offsets, ranked_replicas
 from tests.unit.factories import node_id, node_line
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.ghosts import pod_map_from
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine, parse_node_line
+from clusterkit.core.ghosts import pod_map_from
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine, parse_node_line
 from sidecar.heal import Meet, RateLimit, needs_healing, plan_meets
 from tests.unit.factories import node_id, node_line
 

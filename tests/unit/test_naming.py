@@ -1,4 +1,4 @@
-"""clusterkit.naming.PodNaming: the DNS names of a StatefulSet's pods."""
+"""clusterkit.core.naming.PodNaming: the DNS names of a StatefulSet's pods."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.naming import PodNaming
+from clusterkit.core.naming import PodNaming
 
 NAMING = PodNaming("redis", "redis-headless", "shop")
 LABEL = st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)

@@ -1,4 +1,4 @@
-"""clusterkit.nodes: node lines of every Redis/Valkey version, rewriting the IP, and errors."""
+"""clusterkit.core.nodes: node lines of every Redis/Valkey version, rewriting the IP, and errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.nodes import (
+from clusterkit.core.nodes import (
     KNOWN_FLAGS,
     NodeAddress,
     NodeLine,
@@ -17,7 +17,7 @@ from clusterkit.nodes import (
     parse_cluster_nodes,
     parse_node_line,
 )
-from clusterkit.slots import SlotRange
+from clusterkit.core.slots import SlotRange
 from tests.unit.factories import node_id, node_line
 
 A, B, C = node_id("a"), node_id("b"), node_id("c")

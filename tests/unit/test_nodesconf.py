@@ -1,4 +1,4 @@
-"""clusterkit.nodesconf: parse, render byte for byte, rewrite IPs by node id, clear errors."""
+"""clusterkit.core.nodesconf: parse, render byte for byte, rewrite IPs by node id, clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.nodesconf import NodesConfError, parse_nodes_conf
+from clusterkit.core.nodesconf import NodesConfError, parse_nodes_conf
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nodes_conf"
 FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.conf"))

@@ -1,4 +1,4 @@
-"""clusterkit.openslots: every open-slot shape -> the steps that close it, or a refusal."""
+"""clusterkit.core.openslots: every open-slot shape -> the steps that close it, or a refusal."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.model import CloseSlot, MoveSlot, PodState, SetSlotNode
-from clusterkit.openslots import close_open_slots, open_slots, open_states
-from clusterkit.plan import Shape, make_plan
+from clusterkit.core.model import CloseSlot, MoveSlot, PodState, SetSlotNode
+from clusterkit.core.openslots import close_open_slots, open_slots, open_states
+from clusterkit.core.plan import Shape, make_plan
 from tests.unit.factories import BUS_PORT, PORT, node_id, node_line, pod_ip, pod_state
 
 IDS = [node_id(("open", i)) for i in range(6)]

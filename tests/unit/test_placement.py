@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.plan import make_plan
+from clusterkit.core.plan import make_plan
 from tests.unit.factories import SimCluster, shape_of
 
 

@@ -1,4 +1,4 @@
-"""clusterkit.plan.make_plan on simulated clusters: first rounds, fixed points, refusals."""
+"""clusterkit.core.plan.make_plan on simulated clusters: first rounds, fixed points, refusals."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.model import AddSlots, Meet, Replicate, SetConfigEpoch
-from clusterkit.plan import Plan, Shape, make_plan
-from clusterkit.slots import SlotRange, even_split
+from clusterkit.core.model import AddSlots, Meet, Replicate, SetConfigEpoch
+from clusterkit.core.plan import Plan, Shape, make_plan
+from clusterkit.core.slots import SlotRange, even_split
 from tests.unit.factories import (
     BUS_PORT,
     PORT,
@@ -41,7 +41,7 @@ def test_fresh_six_pods_first_round() -> None:
         # A star on the hub (pod 0), and each replica also meets its own master.
         *(Meet(i, 0, ip[0], PORT, BUS_PORT) for i in range(1, 6)),
         Meet(4, 1, ip[1], PORT, BUS_PORT), Meet(5, 2, ip[2], PORT, BUS_PORT),
-        # Sent at once: clusterkit.apply retries "Unknown node" while the handshake runs.
+        # Sent at once: clusterkit.io.apply retries "Unknown node" while the handshake runs.
         *(Replicate(r, r - 3, sim.nodes[r - 3].node_id) for r in (3, 4, 5)),
     }  # fmt: skip
     assert (plan.masters, plan.replica_of) == ((0, 1, 2), {3: 0, 4: 1, 5: 2})

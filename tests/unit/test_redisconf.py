@@ -1,11 +1,11 @@
-"""clusterkit.redisconf: a password quoted for Redis's config parser keeps every byte."""
+"""clusterkit.core.redisconf: a password quoted for Redis's config parser keeps every byte."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.redisconf import auth_include, quote
+from clusterkit.core.redisconf import auth_include, quote
 
 
 def unquote(text: str) -> bytes:

@@ -11,8 +11,8 @@ from collections import Counter
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from clusterkit.model import Failover, MoveSlot, Replicate, Reset
-from clusterkit.plan import Plan, Shape, make_plan
+from clusterkit.core.model import Failover, MoveSlot, Replicate, Reset
+from clusterkit.core.plan import Plan, Shape, make_plan
 from tests.unit.factories import NAMING, SimCluster, assert_formed, converge, formed_cluster
 
 ROUNDS = 30

@@ -8,10 +8,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.balance import TOLERANCE, SlotMove, balance_moves, shares
-from clusterkit.model import Forget, MoveSlot, Replicate, Reset
-from clusterkit.plan import Shape, make_plan
-from clusterkit.slots import SLOT_COUNT
+from clusterkit.core.balance import TOLERANCE, SlotMove, balance_moves, shares
+from clusterkit.core.model import Forget, MoveSlot, Replicate, Reset
+from clusterkit.core.plan import Shape, make_plan
+from clusterkit.core.slots import SLOT_COUNT
 from tests.unit.factories import (
     FIXED_POINT_ROUNDS,
     NAMING,

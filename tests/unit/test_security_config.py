@@ -11,15 +11,15 @@ import redis
 
 from bootstrap.errors import BadSettings
 from bootstrap.settings import parse_job_settings
-from clusterkit.access import Access, TlsError, explain_tls_failure
-from clusterkit.redisconf import (
+from clusterkit.core.redisconf import (
     USER_NAMES,
     TlsServer,
     acl_file,
     password_hash,
     users_include,
 )
-from clusterkit.settings import ClusterSettings, SettingsError
+from clusterkit.io.access import Access, TlsError, explain_tls_failure
+from clusterkit.io.settings import ClusterSettings, SettingsError
 from sidecar.pingcheck import classify_ping
 from sidecar.redisfiles import RedisFilesError, render
 from sidecar.settings import SidecarSettings

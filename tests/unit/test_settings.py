@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bootstrap.errors import BadSettings, ExitCode
 from bootstrap.settings import Settings, parse_job_settings
-from clusterkit.access import Access
-from clusterkit.redisconf import password_bytes
-from clusterkit.settings import ClusterSettings
+from clusterkit.core.redisconf import password_bytes
+from clusterkit.io.access import Access
+from clusterkit.io.settings import ClusterSettings
 
 REQUIRED = {"STATEFULSET_NAME": "redis", "HEADLESS_SERVICE": "redis-headless", "CLUSTER_SIZE": "6"}
 

@@ -1,4 +1,4 @@
-"""clusterkit.settings: the settings core both programs compose, and the exit code 2 that every
+"""clusterkit.io.settings: the settings core both programs compose, and the exit code 2 that every
 kind of bad input ends in (never a traceback)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bootstrap.__main__
 import sidecar.__main__
 from bootstrap.errors import ExitCode as JobExit
 from bootstrap.settings import Settings
-from clusterkit.settings import ClusterSettings, SettingsError, leaf_fields, parse_settings
+from clusterkit.io.settings import ClusterSettings, SettingsError, leaf_fields, parse_settings
 from sidecar.exitcodes import ExitCode as SidecarExit
 from sidecar.settings import SidecarSettings
 
@@ -49,7 +49,7 @@ def test_both_programs_compose_the_one_shared_dataclass() -> None:
 
 
 def test_every_shared_field_has_a_docstring_naming_its_variable() -> None:
-    source = Path("clusterkit/settings.py").read_text()
+    source = Path("clusterkit/io/settings.py").read_text()
     for field in fields(ClusterSettings):
         assert f'"""{field.name.upper()}:' in source, field.name
 

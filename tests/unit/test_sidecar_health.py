@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.nodes import NodeLine, parse_node_line
+from clusterkit.core.nodes import NodeLine, parse_node_line
+from clusterkit.core.readiness import readiness
 from sidecar.health import HealthState, respond, serve_health
 from sidecar.metrics import Metrics
-from sidecar.readiness import readiness
 from tests.unit.factories import node_id, node_line
 
 MASTER_ID = node_id("master")

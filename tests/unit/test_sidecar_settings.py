@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.access import Access
-from clusterkit.dnsio import make_resolver
-from clusterkit.settings import SettingsError
+from clusterkit.io.access import Access
+from clusterkit.io.dnsio import make_resolver
+from clusterkit.io.settings import SettingsError
 from sidecar.settings import SidecarSettings, parse_sidecar_settings
 
 REQUIRED = {

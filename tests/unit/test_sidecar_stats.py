@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
-from clusterkit.nodes import myself, parse_cluster_nodes
+from clusterkit.core.nodes import myself, parse_cluster_nodes
 from sidecar.metrics import Metrics
 from sidecar.stats import update_cluster, update_redis
 

@@ -1,4 +1,4 @@
-"""clusterkit.slots: slot ranges, redis-cli's even split, compaction."""
+"""clusterkit.core.slots: slot ranges, redis-cli's even split, compaction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit.slots import SLOT_COUNT, SlotRange, compact, even_split, format_ranges
+from clusterkit.core.slots import SLOT_COUNT, SlotRange, compact, even_split, format_ranges
 
 
 def test_slot_range_basics() -> None:

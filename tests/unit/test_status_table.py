@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from clusterkit.domains import Placement
-from clusterkit.viewlayout import ordinals_in_view
+from clusterkit.core.domains import Placement
+from clusterkit.core.viewlayout import ordinals_in_view
 from sidecar.statustable import PodReading, Status, build_status
 from tests.unit.factories import NAMING, SimCluster, converge, shape_of
 

@@ -4,8 +4,8 @@ cluster, no servers)."""
 
 from __future__ import annotations
 
-from clusterkit.nodes import NodeLine
-from clusterkit.viewlayout import best_taker, lost_in_every_view
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.viewlayout import best_taker, lost_in_every_view
 from tests.unit.factories import SimCluster, converge, shape_of
 
 

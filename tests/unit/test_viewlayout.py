@@ -4,11 +4,11 @@ full one, a stale replication target is told from a healthy link, and a lost quo
 
 from __future__ import annotations
 
-from clusterkit.domains import shards_of
-from clusterkit.drift import best_change
-from clusterkit.nodes import parse_cluster_nodes
-from clusterkit.plan import make_plan
-from clusterkit.viewlayout import (
+from clusterkit.core.domains import shards_of
+from clusterkit.core.drift import best_change
+from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.core.plan import make_plan
+from clusterkit.core.viewlayout import (
     ordinals_in_view,
     quorum_lost,
     relink_reason,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit.model import MoveSlot
-from clusterkit.waves import move_waves
+from clusterkit.core.model import MoveSlot
+from clusterkit.core.waves import move_waves
 
 
 def moving(slot: int, source: int, target: int) -> MoveSlot:

@@ -9,12 +9,12 @@ from dataclasses import replace
 import redis
 import structlog
 
-from clusterkit.ghosts import LostSlots, find_ghosts, lost_slot_set
-from clusterkit.model import PodState
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLineError, parse_cluster_nodes
-from clusterkit.openslots import open_slots
-from clusterkit.redisio import Command, Reply, info_fields, scatter
+from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.core.model import PodState
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes
+from clusterkit.core.openslots import open_slots
+from clusterkit.io.redisio import Command, Reply, info_fields, scatter
 
 log = structlog.get_logger()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clusterkit.model import MoveSlot
+from clusterkit.core.model import MoveSlot
 
 Pair = tuple[int, int]
 """(source ordinal, target ordinal)."""

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from clusterkit.nodes import NodeLine, myself
-from clusterkit.slots import SlotRange
+from clusterkit.core.nodes import NodeLine, myself
+from clusterkit.core.slots import SlotRange
 
 
 @dataclass(frozen=True)
@@ -201,11 +201,11 @@ Action = (
 # The order steps run in within a round: slots before MEET, so that Redis's rejoin delay (a master
 # is writable only ~5 s after it last saw itself in a minority) runs while the rest is done.
 # Forgets first: a replaced pod's old identity must be gone before its new one joins. Open slots
-# are closed in a round of their own (see clusterkit.openslots): STABLE first (a MIGRATING owner
+# are closed in a round of their own (see core.openslots): STABLE first (a MIGRATING owner
 # would answer the keys sent back to it with ASK; CloseSlot never targets a node holding keys it
 # does not own), then the keys move, and a node is told the owner last (SETSLOT NODE alone leaves
 # IMPORTING set). A leaving node is reset right after the staying ones forget it, so that it
-# can't introduce itself to them again (see clusterkit.drain).
+# can't introduce itself to them again (see clusterkit.core.drain).
 STEP_ORDER: tuple[type[Action], ...] = (
     Forget,
     Reset,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clusterkit.model import PodState
-from clusterkit.slots import even_split
+from clusterkit.core.model import PodState
+from clusterkit.core.slots import even_split
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def quote(value: bytes) -> str:
 
 
 def password_bytes(password: str) -> bytes:
-    """The password's bytes as read from its file (clusterkit.settings keeps undecodable bytes
+    """The password's bytes as read from its file (clusterkit.io.settings keeps undecodable bytes
     as surrogates, and the Redis clients encode them back the same way)."""
     return password.encode("utf-8", "surrogateescape")
 

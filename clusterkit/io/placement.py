@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from clusterkit.domains import Placement, failure_domains
-from clusterkit.httpget import http_get
-from clusterkit.naming import PodNaming
-from clusterkit.plan import Plan
+from clusterkit.core.domains import Placement, failure_domains
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.plan import Plan
+from clusterkit.io.httpget import http_get
 
 log = structlog.get_logger()
 

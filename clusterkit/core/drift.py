@@ -2,7 +2,7 @@
 failure-domain rules. Pure: the Job and every sidecar compute the same step from the same
 observation, and one pod, the repair's owner, carries it out.
 
-The rules, in priority order (clusterkit.domains):
+The rules, in priority order (clusterkit.core.domains):
 1. no shard keeps all of its copies in one domain (fixed by swapping two replicas' masters);
 2. no domain holds half or more of the slot-owning masters, where the domains allow it
    (fixed by a plain CLUSTER FAILOVER to a replica in another domain: no acknowledged write
@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from clusterkit.domains import Shard, achievable, most_per_domain, shards_of
-from clusterkit.ghosts import is_down
-from clusterkit.model import Action, Failover, PodState, Replicate
+from clusterkit.core.domains import Shard, achievable, most_per_domain, shards_of
+from clusterkit.core.ghosts import is_down
+from clusterkit.core.model import Action, Failover, PodState, Replicate
 
 Score = tuple[int, int, int]
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clusterkit.access import Access, TlsClient, TlsFiles
-from clusterkit.dnsio import parse_nameserver
-from clusterkit.naming import PodNaming
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.access import Access, TlsClient, TlsFiles
+from clusterkit.io.dnsio import parse_nameserver
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_REDIS_PORT = 65535 - 10000

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from clusterkit.model import Action, CloseSlot, MoveSlot, PodState, SetSlotNode
-from clusterkit.slots import SlotRange
+from clusterkit.core.model import Action, CloseSlot, MoveSlot, PodState, SetSlotNode
+from clusterkit.core.slots import SlotRange
 
 # Redis writes `[slot->-target-id]` (migrating) and `[slot-<-source-id]` (importing).
 MIGRATION_RE = re.compile(r"^\[(\d+)(->-|-<-)([0-9a-f]{40})\]$")

@@ -1,9 +1,10 @@
 """One parser for node lines: the output of `CLUSTER NODES` and the lines of `nodes.conf`.
 
-Grammar (see DESIGN.md): `<id> <addr> <flags> <master|-> <ping_sent> <pong_recv> <configEpoch>
-<link-state> [slot | a-b | [slot->-id] | [slot-<-id]]*`, and a last `vars ...` line in nodes.conf.
-`<addr>` is `ip:port@cport` (6.x), `ip:port@cport,hostname` (7.0), `ip:port@cport,[hostname][,k=v]*`
-(7.2+, Valkey 8). Lines keep their raw text so that a rewrite touches only the fields it changes.
+Grammar (as Redis's src/cluster.c, clusterGenNodeDescription, writes it): `<id> <addr> <flags>
+<master|-> <ping_sent> <pong_recv> <configEpoch> <link-state> [slot | a-b | [slot->-id] |
+[slot-<-id]]*`, and a last `vars ...` line in nodes.conf. `<addr>` is `ip:port@cport` (6.x),
+`ip:port@cport,hostname` (7.0), `ip:port@cport,[hostname][,k=v]*` (7.2+, Valkey 8). Lines keep
+their raw text so that a rewrite touches only the fields it changes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from clusterkit.slots import SlotRange, is_number
+from clusterkit.core.slots import SlotRange, is_number
 
 NODE_ID_RE = re.compile(r"^[0-9a-f]{40}$")
 KNOWN_FLAGS = frozenset(

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 import redis
 import structlog
 
-from clusterkit.model import Reset
-from clusterkit.naming import PodNaming
-from clusterkit.redisio import info_fields
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.model import Reset
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.redisio import info_fields
+from clusterkit.io.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
 

@@ -8,7 +8,7 @@ import socket
 import dns.exception
 import dns.resolver
 
-from clusterkit.slots import is_number
+from clusterkit.core.slots import is_number
 
 
 def make_resolver(

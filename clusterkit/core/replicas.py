@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from clusterkit.model import PodState
+from clusterkit.core.model import PodState
 
 
 def assign_replicas(

@@ -8,17 +8,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from clusterkit.model import PodState
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
-from clusterkit.slots import SlotRange, compact, format_ranges
+from clusterkit.core.model import PodState
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.slots import SlotRange, compact, format_ranges
 
 DOWN_FLAGS = frozenset({"fail", "fail?", "noaddr"})
-ACCEPT_LOSS_COMMAND = (
-    "kubectl create job --from=cronjob/redis-bootstrap redis-reassign-lost-slots"
-    " --dry-run=client -o yaml | kubectl set env --local -f - REASSIGN_LOST_SLOTS=true -o yaml"
-    " | kubectl create -f -"
-)
+BASE_STATEFULSET = "redis"
+"""The StatefulSet's name in manifests/; its CronJob template is `redis-bootstrap`."""
+
+
+def accept_loss_command(naming: PodNaming | None) -> str:
+    """The kubectl command that reruns the Job with REASSIGN_LOST_SLOTS=true: an overlay's
+    namePrefix or nameSuffix renames the StatefulSet and the CronJob alike."""
+    statefulset = naming.statefulset if naming else BASE_STATEFULSET
+    namespace = f"-n {naming.namespace} " if naming else ""
+    if BASE_STATEFULSET in statefulset:
+        cronjob = statefulset.replace(BASE_STATEFULSET, BASE_STATEFULSET + "-bootstrap", 1)
+    else:
+        cronjob = statefulset + "-bootstrap"
+    return (
+        f"kubectl {namespace}create job --from=cronjob/{cronjob}"
+        " redis-reassign-lost-slots --dry-run=client -o yaml"
+        " | kubectl set env --local -f - REASSIGN_LOST_SLOTS=true -o yaml | kubectl create -f -"
+    )
+
+
 """The one command that accepts a lost shard (names of the kustomize base)."""
 
 
@@ -174,7 +189,10 @@ class GhostDecision:
 
 
 def decide(
-    ghosts: Sequence[Ghost], pods: Sequence[PodState], lost_slots: LostSlots
+    ghosts: Sequence[Ghost],
+    pods: Sequence[PodState],
+    lost_slots: LostSlots,
+    naming: PodNaming | None,
 ) -> GhostDecision:
     """Which ghosts go now, which wait, and what a lost shard means under `lost_slots`."""
     forget: list[Ghost] = []
@@ -198,7 +216,7 @@ def decide(
         held = frozenset(g.pod for g in lost)
         return GhostDecision(tuple(forget), tuple(lost), held, tuple(waiting))
     if lost_slots is LostSlots.REFUSE:
-        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost, ghosts))
+        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost, naming, ghosts))
     problem, refusal = reassign_check(lost, pods)
     if refusal:
         return GhostDecision(lost=tuple(lost), refusal=refusal)
@@ -228,7 +246,9 @@ def reassign_check(lost: Sequence[Ghost], pods: Sequence[PodState]) -> tuple[str
     return "", ""
 
 
-def lost_shard_refusal(lost: Sequence[Ghost], ghosts: Sequence[Ghost] = ()) -> str:
+def lost_shard_refusal(
+    lost: Sequence[Ghost], naming: PodNaming | None, ghosts: Sequence[Ghost] = ()
+) -> str:
     """The refusal for lost shards; `ghosts` (all of them) tell how far a scale in went."""
     shards = "; ".join(
         f"slots {format_ranges(g.slots)} were owned only by node {g.describe()}" for g in lost
@@ -243,14 +263,14 @@ def lost_shard_refusal(lost: Sequence[Ghost], ghosts: Sequence[Ghost] = ()) -> s
             f" {removed[-1] + 1} pods, wait for the pods to be ready, rerun the Job, and lower"
             " the StatefulSet's replicas only after the Job says so. If that volume is gone"
             f" too, accept the loss by rerunning the Job with REASSIGN_LOST_SLOTS=true: "
-            + ACCEPT_LOSS_COMMAND
+            + accept_loss_command(naming)
         )
     return (
         f"lost shard: {shards}, which failed with no surviving replica, so those slots have no"
         " copy of their data left. If the data is gone (a backup is the only copy), accept the"
         " loss by rerunning the Job with REASSIGN_LOST_SLOTS=true (or --reassign-lost-slots):"
         " it forgets the dead node and gives its slots, empty, to masters. On Kubernetes: "
-        + ACCEPT_LOSS_COMMAND
+        + accept_loss_command(naming)
     )
 
 

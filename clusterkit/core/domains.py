@@ -2,8 +2,9 @@
 masters and replicas survives losing any one domain. Pure: no I/O.
 
 Redis fails a master over only with the votes of a majority of the slot-owning masters, so a
-domain holding half or more of them takes the whole cluster down with it (DESIGN.md, "Failure
-domains"); a domain holding every copy of a shard takes that shard."""
+domain holding half or more of them takes the whole cluster down with it (the Redis Cluster
+specification, "Replica election and promotion"); a domain holding every copy of a shard takes
+that shard."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clusterkit.model import PodState
+from clusterkit.core.model import PodState
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Scale in: the pods whose ordinal is CLUSTER_SIZE or above leave the cluster. Their slots move
-to the staying masters (clusterkit.balance gives a leaving master a share of none); once none of
+to the staying masters (core.balance gives a leaving master a share of none); once none of
 them owns a slot or is followed by a staying replica, every staying node forgets them and each
 is reset, all in one round, so that no node is left to gossip a forgotten one back in. Pure: a
 function of the observed PodStates."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clusterkit.model import Action, Forget, PodState, Reset
+from clusterkit.core.model import Action, Forget, PodState, Reset
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from clusterkit.model import PodState
-from clusterkit.nodes import NodeLine
-from clusterkit.plan import Plan
-from clusterkit.slots import SLOT_COUNT, SlotRange
+from clusterkit.core.model import PodState
+from clusterkit.core.nodes import NodeLine
+from clusterkit.core.plan import Plan
+from clusterkit.core.slots import SLOT_COUNT, SlotRange
 
 SlotMap = tuple[tuple[int, int, str], ...]
 """Who owns which slots, as sorted (start, end, owner id) triples; Redis prints maximal runs."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clusterkit.slots import is_number
+from clusterkit.core.slots import is_number
 
 
 @dataclass(frozen=True)

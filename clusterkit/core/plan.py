@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from clusterkit.domains import Verdict, judge, shards_of
-from clusterkit.drain import Drain, drain, is_member
-from clusterkit.drift import Repair, plan_repair, unsettled
-from clusterkit.ghosts import Ghost, GhostDecision, LostSlots, decide, find_ghosts
-from clusterkit.masters import (
+from clusterkit.core.domains import Verdict, judge, shards_of
+from clusterkit.core.drain import Drain, drain, is_member
+from clusterkit.core.drift import Repair, plan_repair, unsettled
+from clusterkit.core.ghosts import Ghost, GhostDecision, LostSlots, decide, find_ghosts
+from clusterkit.core.masters import (
     MasterChoice,
     choose_masters,
     spare_reason,
     surplus_reason,
     unreachable_shape,
 )
-from clusterkit.model import (
+from clusterkit.core.model import (
     Action,
     AddSlots,
     Forget,
@@ -26,18 +26,18 @@ from clusterkit.model import (
     Replicate,
     SetConfigEpoch,
 )
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import BUS_PORT_OFFSET, NodeLine
-from clusterkit.openslots import as_if_closed, close_open_slots, open_slots
-from clusterkit.replicas import assign_replicas
-from clusterkit.resize import (
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
+from clusterkit.core.openslots import as_if_closed, close_open_slots, open_slots
+from clusterkit.core.replicas import assign_replicas
+from clusterkit.core.resize import (
     balance_steps,
     claimed_slots,
     replicas_first,
     takeover_reason,
     unreplicated,
 )
-from clusterkit.slots import SlotRange, compact, even_split
+from clusterkit.core.slots import SlotRange, compact, even_split
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Plan:
     layout: Verdict | None = None
     """Whether the observed layout survives the loss of a failure domain (None: not judged)."""
     repair: Repair = field(default_factory=Repair)
-    """The next drift repair (clusterkit.drift), planned only when nothing else is to do and
+    """The next drift repair (clusterkit.core.drift), planned only when nothing else is to do and
     the cluster is calm; the caller runs it once no failover happened for a quiet period."""
     unsettled: str | None = None
     """Why no repair was planned although the layout breaks a rule (the cluster is not calm)."""
@@ -271,7 +271,7 @@ def make_plan(
 ) -> Plan:
     """The whole plan; `pods` must be every pod below `shape.size`, one state each, and may add
     pods above it that answer (they leave: scale in); `hosts` is each pod's failure domain
-    (clusterkit.domains: zone, else Kubernetes node, from the sidecars), which spreads fresh
+    (clusterkit.core.domains: zone, else Kubernetes node, from the sidecars), which spreads fresh
     masters and keeps replicas out of their master's domain; `pod_names` (node id -> pod, the
     sidecar's pod map) names old identities that announce no hostname; `naming` tells a node of
     a pod that no longer answers (a removed pod) from a foreign one; `lost_slots` says what to
@@ -293,7 +293,7 @@ def make_plan(
             shape, pods, ghosts, hosts, pod_names=pod_names, naming=naming, lost_slots=lost_slots
         )
         return Plan(actions=(*fix, *rejoin))
-    decision = decide(ghosts, pods, lost_slots)
+    decision = decide(ghosts, pods, lost_slots, naming)
     if decision.refusal:
         return Plan(refusal=decision.refusal, lost=decision.lost)
     # Pods left alone: a kept lost shard's new pod, and the replicas of a ghost that still

@@ -12,7 +12,7 @@ import redis.connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from clusterkit.access import NO_ACCESS, Access, TlsClient, TlsError
+from clusterkit.io.access import NO_ACCESS, Access, TlsClient, TlsError
 
 # Replies that mean "alive but busy" rather than "broken".
 BUSY_PREFIXES = ("LOADING", "MASTERDOWN", "BUSY")
@@ -58,7 +58,7 @@ def connect(
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
-        # A password's bytes that are not UTF-8 are kept as surrogates (clusterkit.settings):
+        # A password's bytes that are not UTF-8 are kept as surrogates (clusterkit.io.settings):
         # encoded back, Redis gets the file's bytes.
         "encoding_errors": "surrogateescape",
         # No CLIENT SETINFO on connect: two round trips per connection, hundreds of connections.

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from clusterkit.model import Failover, PodState
+from clusterkit.core.model import Failover, PodState
 
 
 @dataclass(frozen=True)

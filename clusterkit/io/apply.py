@@ -10,9 +10,7 @@ from collections.abc import Callable, Sequence
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.migrate import move_slots
-from clusterkit.model import (
+from clusterkit.core.model import (
     STEP_NAMES,
     STEP_ORDER,
     Action,
@@ -27,10 +25,12 @@ from clusterkit.model import (
     SetConfigEpoch,
     SetSlotNode,
 )
-from clusterkit.naming import PodNaming
-from clusterkit.redisio import Command, Reply, scatter
-from clusterkit.resetnode import reset_nodes
-from clusterkit.waiting import WaitTimeout, wait_until
+from clusterkit.core.naming import PodNaming
+from clusterkit.io.access import Access
+from clusterkit.io.migrate import move_slots
+from clusterkit.io.redisio import Command, Reply, scatter
+from clusterkit.io.resetnode import reset_nodes
+from clusterkit.io.waiting import WaitTimeout, wait_until
 
 log = structlog.get_logger()
 
@@ -69,7 +69,7 @@ def command_for(action: Action) -> Command:
         case CloseSlot() | SetSlotNode():
             command = setslot_command(action)
         case _:
-            # Many commands each: clusterkit.migrate (MoveSlot), clusterkit.resetnode (Reset).
+            # Many commands each: clusterkit.io.migrate (MoveSlot), clusterkit.io.resetnode (Reset).
             raise TypeError(action)
     return command
 
@@ -106,7 +106,7 @@ def apply_actions(
     may_move: Callable[[MoveSlot], bool] = lambda move: True,
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
-    go to clusterkit.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
+    go to io.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
     its KeyConflict: a key with different values on both sides stops the run. `keep_going` is
     asked before each kind and each chunk of moves; once it says no, the rest is counted
     "stopped". `may_move` is asked before each chunk of moves between one pair of masters.

@@ -1,11 +1,11 @@
 """Move slots between masters with MIGRATE, as `redis-cli --cluster reshard` does, resumably:
 every step may be repeated, and a crash at any point leaves at most open slots, which the next
-round's plan closes (clusterkit.openslots). No key is ever dropped: a key that exists on both
+round's plan closes (clusterkit.core.openslots). No key is ever dropped: a key that exists on both
 sides is replaced only when both copies are byte for byte the same (DUMP), else KeyConflict.
 
 Moves between different pairs of masters run at once (a few threads): a scale out has one target
 and several sources, a scale in one source and several targets; never a master that gives and
-takes at once (clusterkit.waves says why). One pair hands its slots over CHUNK_SLOTS at a time.
+takes at once (clusterkit.core.waves says why). One pair hands its slots over CHUNK_SLOTS at a time.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import cast
 import redis
 import structlog
 
-from clusterkit.access import Access
-from clusterkit.keycopies import KeyConflict, MoveFailed, dumps
-from clusterkit.model import MoveSlot
-from clusterkit.naming import PodNaming
-from clusterkit.redisio import Reply, connect, pipelined, submit
-from clusterkit.slots import compact, format_ranges
-from clusterkit.waves import move_waves
+from clusterkit.core.model import MoveSlot
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.slots import compact, format_ranges
+from clusterkit.core.waves import move_waves
+from clusterkit.io.access import Access
+from clusterkit.io.keycopies import KeyConflict, MoveFailed, dumps
+from clusterkit.io.redisio import Reply, connect, pipelined, submit
 
 log = structlog.get_logger()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clusterkit.nodes import NodeLine
+from clusterkit.core.nodes import NodeLine
 
 
 def readiness(info: dict[str, str], me: NodeLine, link_status: str | None) -> tuple[bool, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from clusterkit.balance import balance_moves
-from clusterkit.drain import Drain
-from clusterkit.model import Action, Failover, PodState
-from clusterkit.openslots import move
-from clusterkit.slots import SLOT_COUNT, SlotRange, compact
+from clusterkit.core.balance import balance_moves
+from clusterkit.core.drain import Drain
+from clusterkit.core.model import Action, Failover, PodState
+from clusterkit.core.openslots import move
+from clusterkit.core.slots import SLOT_COUNT, SlotRange, compact
 
 
 def claimed_slots(pods: Sequence[PodState]) -> bytearray:

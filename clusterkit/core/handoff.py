@@ -4,7 +4,7 @@ no MIGRATING state, so clients asking it for a key already moved get nil; the no
 side of a move into the old master still points at it. Right after the switch, the old master's
 sidecar re-opens each slot on the new master (and on the source of a move into it), so that
 clients are redirected (ASK) to wherever each key is, until the Job finishes or undoes the move
-(clusterkit.openslots). Valkey 8 replicates the states already; the same steps change nothing.
+(clusterkit.core.openslots). Valkey 8 replicates the states already; the same steps change nothing.
 
 Pure: from the old master's own view, taken just before the failover.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clusterkit.nodes import NodeLine, myself
-from clusterkit.openslots import parse_migrations
+from clusterkit.core.nodes import NodeLine, myself
+from clusterkit.core.openslots import parse_migrations
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from clusterkit.nodes import NodeLine, NodeLineError, parse_node_line
-from clusterkit.slots import is_number
+from clusterkit.core.nodes import NodeLine, NodeLineError, parse_node_line
+from clusterkit.core.slots import is_number
 
 
 class NodesConfError(ValueError):

@@ -2,16 +2,16 @@
 seconds without reading every other node. Pure: no I/O.
 
 A sidecar reads every pod only when its own view says a repair is due and that it would be
-the one to carry it out (clusterkit.drift), so a calm cluster costs one parse per check."""
+the one to carry it out (clusterkit.core.drift), so a calm cluster costs one parse per check."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from clusterkit.domains import Shard
-from clusterkit.ghosts import is_down
-from clusterkit.naming import PodNaming
-from clusterkit.nodes import NodeLine
+from clusterkit.core.domains import Shard
+from clusterkit.core.ghosts import is_down
+from clusterkit.core.naming import PodNaming
+from clusterkit.core.nodes import NodeLine
 
 Signature = frozenset[tuple[str, str, bool]]
 
