@@ -1,4 +1,4 @@
-"""`python -m devcluster`: a StatefulSet on one machine (see README: Try it)."""
+"""`python -m devcluster`: a StatefulSet on one machine (see docs/devcluster.md)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def cmd_restart(cluster: DevCluster, args: argparse.Namespace) -> int:
 
 
 def cmd_scale(cluster: DevCluster, args: argparse.Namespace) -> int:
-    """As the README says: scaling out starts the pods, then runs the Job with the new size;
+    """As docs/operations.md says: scaling out starts the pods, then runs the Job with the new size;
     scaling in runs the Job first, and removes the drained pods only once it succeeded."""
     state = cluster.require()
     current = len(state.pods)

@@ -1,6 +1,6 @@
 """A CA and certificates for `devcluster up --tls`, made with the `openssl` command (what the
-README's openssl recipe does for a real cluster), in cert-manager's layout: a directory with
-tls.crt, tls.key and ca.crt."""
+the openssl recipe in docs/security.md does for a real cluster), in cert-manager's layout: a
+directory with tls.crt, tls.key and ca.crt."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rendered NetworkPolicies allow exactly the flows README "Security" lists: evaluated with
+"""The rendered NetworkPolicies allow exactly the flows docs/security.md lists: evaluated with
 Kubernetes' rules (a pod selected by a policy of a type is isolated for it; a connection needs
 the source's egress and the destination's ingress to allow it) over pods that should and should
 not get through."""
