@@ -8,7 +8,10 @@ node can serve clients now". The sidecar's threads compute them; the server only
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.metrics import Metrics
 
-ENDPOINTS = ("/startupz", "/livez", "/livez/sidecar", "/readyz", "/metrics", "/node")
+ENDPOINTS = ("/startupz", "/livez", "/livez/sidecar", "/readyz", "/metrics", "/node", "/status")
 HUNG_AFTER_TIMEOUTS = 3
 """Consecutive PINGs without any reply before Redis counts as hung (LOADING etc. are replies)."""
 
@@ -41,6 +44,8 @@ class HealthState:
     ip: str = ""
     ready: bool = False
     ready_reason: str = "Redis not observed yet"
+    status: str = "starting"
+    """What the loop's last turn did or waited for (sidecar.loop), served on /status."""
     ping_timeouts: int = 0
     """PINGs in a row without any reply (sidecar.pingcheck)."""
     last_turn: float = field(default_factory=time.monotonic)
@@ -92,6 +97,8 @@ def respond(state: HealthState, path: str) -> tuple[int, str, bytes]:
         code, body = (200 if alive else 503), {"reason": reason}
     elif route == "/readyz":
         code, body = (200 if state.ready else 503), {"reason": state.ready_reason}
+    elif route == "/status":
+        code, body = 200, {"status": state.status, "ready": state.ready}
     elif route == "/node":
         code = 200
         body = {
@@ -122,10 +129,49 @@ class Handler(BaseHTTPRequestHandler):
         """Probes arrive every few seconds: no access log."""
 
 
+EVERY_ADDRESS = "::"
+"""Where an empty HTTP_HOST listens: IPv6's any-address, taking IPv4 too (dual stack)."""
+
+
+def listen_family(host: str) -> socket.AddressFamily:
+    """The socket family for HTTP_HOST: IPv6 for an IPv6 literal or for "" (every address),
+    IPv4 for an IPv4 literal or a name."""
+    if not host:
+        return socket.AF_INET6
+    with contextlib.suppress(ValueError):
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    return socket.AF_INET
+
+
+class IPv4Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class IPv6Server(ThreadingHTTPServer):
+    """Listens on IPv6; on "::" it takes IPv4 connections too (IPV6_V6ONLY off)."""
+
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 def serve_health(state: HealthState, host: str, port: int) -> ThreadingHTTPServer:
     """Start the HTTP server in a daemon thread; returns it (call shutdown() to stop)."""
     handler = type("BoundHandler", (Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server: ThreadingHTTPServer
+    if listen_family(host) == socket.AF_INET:
+        server = IPv4Server((host, port), handler)
+    else:
+        try:
+            server = IPv6Server((host or EVERY_ADDRESS, port), handler)
+        except OSError:
+            if host:
+                raise
+            # A kernel without IPv6 (ipv6.disable=1): every IPv4 address is all there is.
+            server = IPv4Server(("0.0.0.0", port), handler)  # noqa: S104 - probes come from the kubelet
     threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
     return server

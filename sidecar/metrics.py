@@ -110,6 +110,12 @@ class Metrics:
             "sidecar_dns_failures", "Pod names that did not resolve", registry=r
         )
         self.loop_turns = Counter("sidecar_loop_turns", "Turns of the sidecar's loop", registry=r)
+        self.loop_errors = Counter(
+            "sidecar_loop_errors",
+            "Turns of the sidecar's loop that raised an unexpected exception (logged with its"
+            " traceback as turn_crashed; the loop turns on)",
+            registry=r,
+        )
         self.handovers = Counter(
             "sidecar_handovers",
             "preStop hooks answered, by outcome (handed_over, replica, no_slots,"

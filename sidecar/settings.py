@@ -32,8 +32,10 @@ class SidecarSettings:
     domains."""
     nodes_conf: Path = Path("/data/nodes.conf")
     """NODES_CONF: Redis's cluster-config-file."""
-    http_host: str = "0.0.0.0"  # noqa: S104 - probes come from the kubelet, on the pod's IP
-    """HTTP_HOST: address the health and metrics server listens on."""
+    http_host: str = ""
+    """HTTP_HOST: address the health and metrics server listens on; empty: every address of
+    both families (IPv4 and IPv6, so probes work on single-stack IPv6 and dual-stack pods;
+    IPv4 only where the kernel has no IPv6)."""
     http_port: int = 9380
     """HTTP_PORT: port of /startupz, /livez, /readyz, /metrics and /node."""
     heal_interval_seconds: float = 1.0

@@ -27,8 +27,9 @@ from clusterkit.io.waiting import wait_until
 from devcluster.servers import missing_server, server_bin
 from sidecar.agent import Agent
 from sidecar.fixconf import POD_MAP_NAME
-from sidecar.health import HUNG_AFTER_TIMEOUTS, HealthState
+from sidecar.health import HUNG_AFTER_TIMEOUTS, HealthState, respond
 from sidecar.metrics import Metrics
+from sidecar.peers import Peers
 from sidecar.pingcheck import PingCheck, classify_ping
 from sidecar.settings import SidecarSettings
 
@@ -252,7 +253,7 @@ def test_a_failed_heal_leaves_readiness_to_redis_and_the_pod_map_is_kept(
 
     agent = agent_for(master, tmp_path)
     addresses = {NAMING.pod_fqdn(1): moved.ip}
-    agent.resolve = addresses.get  # type: ignore[assignment,method-assign]
+    agent.peers.resolve = addresses.get
     master.client().execute_command("ACL", "SETUSER", "default", "-cluster|meet")
     agent.turn()
     assert sample(agent, "sidecar_heal_failures_total") == 1
@@ -260,7 +261,7 @@ def test_a_failed_heal_leaves_readiness_to_redis_and_the_pod_map_is_kept(
 
     pod_map = json.loads((agent.settings.nodes_conf.parent / POD_MAP_NAME).read_text())
     assert pod_map == {master_id: "redis-0", replica_id: "redis-1"}
-    assert agent_for(master, tmp_path).pod_map == pod_map  # read back by the next sidecar
+    assert agent_for(master, tmp_path).loop.pod_map == pod_map  # read back by the next sidecar
 
     master.client().execute_command("ACL", "SETUSER", "default", "+cluster|meet")
     agent.meet_limit.last.clear()
@@ -296,3 +297,67 @@ def test_an_io_error_on_nodes_conf_holds_redis_back_with_the_reason(tmp_path: Pa
     assert agent.state.startup == "failed"
     assert "could not be read or written" in agent.state.startup_reason
     assert "Redis not started" in agent.state.startup_reason
+
+
+def formed_pair(start: Callable[..., Server]) -> tuple[Server, Server]:
+    """redis-0 a master of every slot, redis-1 its replica with the link up."""
+    master = start("redis-0", host=0)
+    replica = start("redis-1", host=1)
+    master.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+    master.client().execute_command("CLUSTER", "MEET", replica.ip, PORT, PORT + 10000)
+    master_id = master.node_id()
+    wait_until(
+        lambda: replica.client().execute_command("CLUSTER", "REPLICATE", master_id),
+        timeout=15,
+        what="the replica to know its master",
+        retry_on=(redis.ResponseError,),
+    )
+    wait_until(
+        lambda: replica.client().info("replication")["master_link_status"] == "up",
+        timeout=20,
+        what="the replica's link up",
+    )
+    return master, replica
+
+
+def test_a_turn_says_what_the_node_is_and_serves_it_on_status(
+    start: Callable[..., Server], tmp_path: Path
+) -> None:
+    master, replica = formed_pair(start)
+    assert agent_for(master, tmp_path, pod=0).turn() == "master of 16384 slots"
+    agent = agent_for(replica, tmp_path, pod=1)
+    assert agent.turn() == "replica of redis-0, link up"
+    code, _, body = respond(agent.state, "/status")
+    assert (code, json.loads(body)) == (
+        200,
+        {"status": "replica of redis-0, link up", "ready": True},
+    )
+
+
+def test_an_unexpected_error_in_a_step_is_counted_and_the_loop_turns_on(
+    start: Callable[..., Server], tmp_path: Path
+) -> None:
+    master, _ = formed_pair(start)
+    agent = agent_for(master, tmp_path)
+
+    class BrokenPeers(Peers):
+        def heal(self, *args: object) -> list[str]:
+            raise KeyError("a bug in a step")
+
+    naming = agent.settings.cluster.naming
+    agent.loop.peers = BrokenPeers(
+        naming,
+        PORT,
+        agent.metrics,
+        resolve=agent.resolve,
+        connect_peer=agent.peer_client,
+        my_id=str,
+    )
+    sentence = agent.turn()
+    assert sentence.startswith("sidecar error: KeyError")
+    assert sample(agent, "sidecar_loop_errors_total") == 1
+    assert agent.state.ready is False
+    assert agent.state.sidecar_liveness() == (True, "ok")  # the turn finished
+    agent.loop.peers = agent.peers  # the bug goes away: the next turn serves as before
+    assert agent.turn() == "master of 16384 slots"
+    assert agent.state.ready is True

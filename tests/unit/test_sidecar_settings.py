@@ -49,7 +49,7 @@ def test_defaults() -> None:
         6379,
         None,
     )
-    assert (s.http_host, s.http_port, s.heal_interval_seconds) == ("0.0.0.0", 9380, 1.0)  # noqa: S104
+    assert (s.http_host, s.http_port, s.heal_interval_seconds) == ("", 9380, 1.0)
     assert (
         s.cluster.dns_nameserver,
         s.cluster.nameserver_address(),
