@@ -12,9 +12,9 @@ import structlog
 
 from bootstrap.errors import AuthFailed, DnsTimeout, NodesTimeout, TlsFailed
 from bootstrap.settings import Settings
-from clusterkit.io.access import explain_tls_failure
-from clusterkit.io.dnsio import resolve_addresses
-from clusterkit.io.redisio import BUSY_PREFIXES, Reply, scatter
+from clusterkit.io.dnsio import resolve_first
+from clusterkit.io.pingreply import classify_ping_failure
+from clusterkit.io.redisio import Reply, scatter
 from clusterkit.io.waiting import Deadline, WaitTimeout, wait_until
 
 log = structlog.get_logger()
@@ -47,10 +47,10 @@ def wait_for_dns(
     def attempt() -> list[str]:
         missing = [i for i in range(settings.cluster_size) if i not in found]
         with ThreadPoolExecutor(max_workers=min(DNS_PARALLEL, len(missing) or 1)) as pool:
-            answers = pool.map(lambda i: resolve_addresses(resolver, naming.pod_fqdn(i)), missing)
-            for ordinal, addresses in zip(missing, answers, strict=True):
-                if addresses:
-                    found[ordinal] = addresses[0]
+            answers = pool.map(lambda i: resolve_first(resolver, naming.pod_fqdn(i)), missing)
+            for ordinal, address in zip(missing, answers, strict=True):
+                if address:
+                    found[ordinal] = address
         still = [naming.pod_name(i) for i in range(settings.cluster_size) if i not in found]
         log.info(
             "dns_progress",
@@ -79,13 +79,12 @@ def ping_problem(result: list[Reply] | Exception, server_name: str) -> str | Non
     reply = result if isinstance(result, Exception) else result[0]
     if not isinstance(reply, Exception):
         return None
-    tls_problem = explain_tls_failure(reply, server_name)
-    if tls_problem:
-        raise TlsFailed(f"{tls_problem}; then rerun the Job")
-    text = str(reply) or type(reply).__name__
-    if isinstance(reply, redis.AuthenticationError) or text.startswith(("NOAUTH", "WRONGPASS")):
-        raise AuthFailed(text)
-    return text.split(" ", maxsplit=1)[0] if text.startswith(BUSY_PREFIXES) else text
+    failure = classify_ping_failure(reply, server_name)
+    if failure.kind == "tls":
+        raise TlsFailed(f"{failure.reason}; then rerun the Job")
+    if failure.kind == "auth":
+        raise AuthFailed(failure.text)
+    return failure.text
 
 
 def wait_for_ping(

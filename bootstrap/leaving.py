@@ -15,6 +15,7 @@ import redis
 import structlog
 
 from bootstrap.podclients import PodClients
+from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.io.access import Access
@@ -80,9 +81,7 @@ class LeavingPods:
             ordinal
             for pod in pods
             for line in pod.nodes
-            if line.address.hostname
-            and (ordinal := self.naming.ordinal_of(line.address.hostname)) is not None
-            and ordinal >= self.size
+            if (ordinal := pod_ordinal(line, self.naming)) is not None and ordinal >= self.size
         }
         for ordinal in sorted(named - self.addresses.keys()):
             self.add(ordinal)

@@ -10,7 +10,7 @@ import structlog
 from clusterkit.core.naming import PodNaming
 from clusterkit.io.access import Access
 from clusterkit.io.dnsio import resolve_addresses
-from clusterkit.io.redisio import connect
+from clusterkit.io.redisio import PodConnector
 
 log = structlog.get_logger()
 
@@ -57,13 +57,8 @@ class PodClients:
                 log.info("pod_moved", pod=self.naming.pod_name(ordinal), old_ip=old, ip=ip)
             self.drop(ordinal)
             self.addresses[ordinal] = ip
-            self.clients[ordinal] = connect(
-                ip,
-                self.port,
-                self.access,
-                timeout=self.timeout,
-                server_name=self.naming.pod_fqdn(ordinal),
-            )
+            connector = PodConnector(self.naming, self.port, self.access, self.timeout)
+            self.clients[ordinal] = connector.connect(ordinal, ip)
         return True
 
     def drop(self, ordinal: int) -> None:

@@ -32,7 +32,7 @@ from clusterkit.io.apply import apply_actions
 from clusterkit.io.dnsio import make_resolver
 from clusterkit.io.keycopies import KeyConflict
 from clusterkit.io.placement import read_placements
-from clusterkit.io.redisio import connect
+from clusterkit.io.redisio import PodConnector
 from clusterkit.io.waiting import Deadline
 
 log = structlog.get_logger()
@@ -70,16 +70,8 @@ def run(settings: Settings) -> Outcome:
         "dns_resolved",
         pods={cluster.naming.pod_name(i): ip for i, ip in sorted(addresses.items())},
     )
-    clients = {
-        i: connect(
-            ip,
-            cluster.redis_port,
-            access,
-            timeout=NODE_TIMEOUT_SECONDS,
-            server_name=cluster.naming.pod_fqdn(i),
-        )
-        for i, ip in addresses.items()
-    }
+    connector = PodConnector(cluster.naming, cluster.redis_port, access, NODE_TIMEOUT_SECONDS)
+    clients = connector.connect_all(addresses)
     if settings.takeover_lost_masters and take_over_lost_masters(settings, clients, deadline):
         return Outcome(already_formed=False, rounds=0, seconds=deadline.elapsed())
     wait_for_ping(addresses, clients, settings, deadline)

@@ -13,6 +13,7 @@ import redis
 import structlog
 
 from bootstrap.settings import Settings
+from clusterkit.core.identity import pod_label
 from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
 from clusterkit.core.viewlayout import best_taker, lost_in_every_view
 from clusterkit.io.redisio import info_fields, scatter
@@ -129,5 +130,5 @@ def pod_of(views: dict[int, list[NodeLine]], node_id: str) -> str:
     for nodes in views.values():
         for line in nodes:
             if line.node_id == node_id and line.address.hostname:
-                return line.address.hostname.split(".")[0]
+                return pod_label(line)
     return node_id

@@ -15,7 +15,7 @@ from types import FrameType
 import structlog
 
 from clusterkit.core.naming import PodNaming
-from clusterkit.io.dnsio import make_resolver, parse_nameserver, resolve_addresses
+from clusterkit.io.dnsio import make_resolver, parse_nameserver, resolve_first
 from clusterkit.io.logs import configure
 from clusterkit.io.settings import SettingsError
 from sidecar.agent import Agent
@@ -55,12 +55,10 @@ def fix_command(argv: Sequence[str]) -> int:
         args.statefulset_name, args.headless_service, args.namespace, args.cluster_domain
     )
 
-    def resolve(fqdn: str) -> str | None:
-        found = resolve_addresses(resolver, fqdn)
-        return found[0] if found else None
-
     try:
-        report = fix_nodes_conf(args.nodes_conf, args.pod_ip, naming, resolve)
+        report = fix_nodes_conf(
+            args.nodes_conf, args.pod_ip, naming, lambda fqdn: resolve_first(resolver, fqdn)
+        )
     except FixError as exc:
         log.error("nodes_conf_corrupt", error=str(exc))
         return ExitCode.CORRUPT_NODES_CONF

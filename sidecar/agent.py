@@ -11,7 +11,7 @@ import dns.resolver
 import redis
 
 from clusterkit.io.access import NO_ACCESS
-from clusterkit.io.dnsio import resolve_addresses
+from clusterkit.io.dnsio import resolve_first
 from clusterkit.io.redisio import connect
 from clusterkit.io.settings import SettingsError
 from sidecar.fixconf import read_pod_map
@@ -92,10 +92,10 @@ class Agent:
         )
 
     def resolve(self, fqdn: str) -> str | None:
-        addresses = resolve_addresses(self.resolver, fqdn)
-        if not addresses:
+        address = resolve_first(self.resolver, fqdn)
+        if address is None:
             self.metrics.dns_failures.inc()
-        return addresses[0] if addresses else None
+        return address
 
     def own_client(self, timeout: float) -> redis.Redis:
         s = self.settings

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import structlog
 
+from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
 from clusterkit.core.nodesconf import NodesConf, NodesConfError, parse_nodes_conf
@@ -50,13 +51,11 @@ class FixPlan:
 
 def pod_fqdn_of(line: NodeLine, naming: PodNaming, pod_map: dict[str, str]) -> str | None:
     """The FQDN of the pod behind a node line: from its announced hostname, else the pod map."""
-    hostname = line.address.hostname
-    if hostname:
-        ordinal = naming.ordinal_of(hostname)
-        return naming.pod_fqdn(ordinal) if ordinal is not None else hostname
-    pod = pod_map.get(line.node_id)
-    ordinal = naming.ordinal_of(pod) if pod else None
-    return naming.pod_fqdn(ordinal) if ordinal is not None else None
+    ordinal = pod_ordinal(line, naming, pod_map)
+    if ordinal is not None:
+        return naming.pod_fqdn(ordinal)
+    # A hostname of another StatefulSet: asked for as it is.
+    return line.address.hostname or None
 
 
 def read_pod_map(nodes_conf: Path) -> dict[str, str]:

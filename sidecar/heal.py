@@ -11,8 +11,6 @@ from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
 from sidecar.fixconf import pod_fqdn_of
 
-UNHEALTHY_FLAGS = frozenset({"fail", "fail?", "noaddr"})
-
 
 @dataclass(frozen=True)
 class Meet:
@@ -27,11 +25,7 @@ class Meet:
 
 def needs_healing(line: NodeLine) -> bool:
     """A peer this node can't talk to: disconnected, suspected or failed, or without address."""
-    return (
-        not line.is_myself
-        and not line.is_handshake
-        and (not line.connected or bool(line.flags & UNHEALTHY_FLAGS))
-    )
+    return not line.is_myself and not line.is_handshake and line.is_down
 
 
 def heal_candidates(

@@ -17,7 +17,8 @@ import structlog
 
 from clusterkit.core.domains import Placement, Verdict, domain_kind, failure_domains, judge
 from clusterkit.core.drift import best_change
-from clusterkit.core.ghosts import LostSlots, is_down
+from clusterkit.core.ghosts import LostSlots
+from clusterkit.core.identity import pod_label
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
 from clusterkit.core.plan import make_plan, observed_shape
@@ -35,7 +36,7 @@ from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
 from clusterkit.io.observe import observe_all
 from clusterkit.io.placement import read_placements
-from clusterkit.io.redisio import connect
+from clusterkit.io.redisio import PodConnector
 from sidecar.metrics import Metrics
 from sidecar.settings import SidecarSettings
 
@@ -130,12 +131,9 @@ class LayoutWatch:
     ) -> None:
         """Read every pod, plan with the one planner, and run the repair if it is this pod's."""
         port = self.settings.cluster.redis_port
-        clients = {
-            o: connect(
-                ip, port, self.access, PEER_TIMEOUT_SECONDS, server_name=self.naming.pod_fqdn(o)
-            )
-            for o, ip in addresses.items()
-        }
+        clients = PodConnector(self.naming, port, self.access, PEER_TIMEOUT_SECONDS).connect_all(
+            addresses
+        )
         try:
             pods = observe_all(addresses, port, clients, self.naming)
             if pods is None:
@@ -166,7 +164,7 @@ class LayoutWatch:
     def where(self, nodes: Sequence[NodeLine], ordinals: Mapping[str, int]) -> dict[int, Placement]:
         """Every pod's placement (cached per address; asked of its sidecar's /node), or {}."""
         for line in nodes:
-            if is_down(line) and not line.is_myself:
+            if line.is_down and not line.is_myself:
                 self.placements.pop((ordinals.get(line.node_id, -1), line.address.ip), None)
         wanted = {(ordinals[n.node_id], n.address.ip) for n in nodes if n.node_id in ordinals}
         missing = {o: ip for o, ip in wanted if (o, ip) not in self.placements}
@@ -243,10 +241,9 @@ class LayoutWatch:
         for line in failing_masters(nodes):
             since = now - self.failing_since.get(line.node_id, now)
             could = [
-                c.address.hostname.split(".")[0] or c.node_id[:8]
-                for c in takeover_candidates(nodes, line.node_id)
+                pod_label(c) or c.node_id[:8] for c in takeover_candidates(nodes, line.node_id)
             ]
-            name = line.address.hostname.split(".")[0] or line.node_id[:8]
+            name = pod_label(line) or line.node_id[:8]
             takers = ", ".join(could) or "none"
             parts.append(f"{name} unreachable for {since:.0f}s (could take over: {takers})")
         return (

@@ -13,6 +13,7 @@ import redis
 import structlog
 
 from clusterkit.core.ghosts import pod_map_from
+from clusterkit.core.identity import pod_label
 from clusterkit.core.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
 from clusterkit.core.readiness import readiness, unserved_slots
 from clusterkit.core.slots import format_ranges
@@ -193,7 +194,7 @@ class Loop:
         return "; ".join(parts)
 
     def pod_name_of(self, line: NodeLine) -> str:
-        return line.address.hostname.split(".")[0] or self.pod_map.get(line.node_id, "")
+        return pod_label(line, self.pod_map)
 
     def rejoin_turn(self, info: dict[str, str], me: NodeLine, ready: bool) -> RejoinStatus:
         """A Redis that knows only itself and holds nothing may be a replaced pod's new node."""

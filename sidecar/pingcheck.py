@@ -13,21 +13,16 @@ import threading
 
 import redis
 
-from clusterkit.io.access import Access, explain_tls_failure
-from clusterkit.io.redisio import BUSY_PREFIXES, connect
+from clusterkit.io.access import Access
+from clusterkit.io.pingreply import classify_ping_failure
+from clusterkit.io.redisio import connect
 from sidecar.health import HealthState
 
 PING_TIMEOUT_SECONDS = 2.0
 PING_INTERVAL_SECONDS = 1.0
 
-PING_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
-    (redis.TimeoutError, "timeout", "Redis does not answer PING"),
-    # redis-py files LOADING under ConnectionError and drops the code from both texts.
-    (redis.BusyLoadingError, "busy", "Redis is LOADING"),
-    (redis.exceptions.MasterDownError, "busy", "Redis is MASTERDOWN"),
-    (redis.ConnectionError, "down", "Redis is not running"),
-)
-"""Exception class -> (outcome, readiness reason), first match wins."""
+OUTCOMES = {"tls": "error", "auth": "error"}
+"""A PING failure's kind -> the sidecar's outcome, where they differ: both are replies."""
 
 
 def classify_ping(error: Exception | None) -> tuple[str, str]:
@@ -35,21 +30,13 @@ def classify_ping(error: Exception | None) -> tuple[str, str]:
 
     Outcomes: pong; busy (LOADING, MASTERDOWN, BUSY: alive, not ready); down (not listening:
     not started yet or restarting, which Kubernetes handles by itself); timeout (no reply at
-    all: only this counts towards "hung"); error (any other reply, and a TLS handshake that
-    fails on certificates: the reason says which check, not "not running").
+    all: only this counts towards "hung"); error (any other reply, a refused password, and a
+    TLS handshake that fails on certificates: the reason says which check, not "not running").
     """
     if error is None:
         return "pong", "ok"
-    tls_problem = explain_tls_failure(error, "this pod's Redis")
-    if tls_problem:
-        return "error", tls_problem
-    for kind, outcome, reason in PING_FAILURES:
-        if isinstance(error, kind):
-            return outcome, reason
-    text = str(error)
-    if isinstance(error, redis.ResponseError) and text.startswith(BUSY_PREFIXES):
-        return "busy", f"Redis is {text.split(' ', maxsplit=1)[0]}"
-    return "error", text
+    failure = classify_ping_failure(error, "this pod's Redis")
+    return OUTCOMES.get(failure.kind, failure.kind), failure.reason
 
 
 def ping(client: redis.Redis) -> tuple[str, str]:

@@ -19,6 +19,7 @@ import redis
 import structlog
 
 from clusterkit.core.ghosts import Ghost, LostSlots, accept_loss_command, find_ghosts
+from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import Forget, PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
@@ -29,7 +30,7 @@ from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
 from clusterkit.io.observe import observe_all, with_slot_keys
 from clusterkit.io.placement import read_hosts
-from clusterkit.io.redisio import connect
+from clusterkit.io.redisio import PodConnector
 
 log = structlog.get_logger()
 
@@ -75,6 +76,7 @@ class Rejoin:
         self.sidecar_port = sidecar_port
         self.access = access
         self.resolve = resolve
+        self.connector = PodConnector(naming, port, access, PEER_TIMEOUT_SECONDS)
         self.rejoining = False
         """This pod's old identity was seen: keep going until it serves and no node lists it."""
         self.next_probe = 0.0
@@ -103,16 +105,7 @@ class Rejoin:
         if unresolved:
             return RejoinStatus(f"pods {', '.join(unresolved)} do not resolve yet")
         found = {o: ip for o, ip in addresses.items() if ip is not None}
-        clients = {
-            o: connect(
-                ip,
-                self.port,
-                self.access,
-                PEER_TIMEOUT_SECONDS,
-                server_name=self.naming.pod_fqdn(o),
-            )
-            for o, ip in found.items()
-        }
+        clients = self.connector.connect_all(found)
         try:
             observed = observe_all(found, self.port, clients, self.naming)
             pods = observed and with_slot_keys(observed, clients, self.naming, pod_map=pod_names)
@@ -208,7 +201,7 @@ class Rejoin:
             line.address.hostname.rstrip(".") == me and line.node_id != my_id for line in view
         ):
             return None
-        found_ordinals = (self.naming.ordinal_of(line.address.hostname) for line in view)
+        found_ordinals = (pod_ordinal(line, self.naming) for line in view)
         members = {o for o in found_ordinals if o is not None}
         wanted = members | {self.ordinal}
         with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
@@ -223,13 +216,7 @@ class Rejoin:
         ip = self.resolve_pod(ordinal)
         if ip is None:
             return None
-        client = connect(
-            ip,
-            self.port,
-            self.access,
-            PEER_TIMEOUT_SECONDS,
-            server_name=self.naming.pod_fqdn(ordinal),
-        )
+        client = self.connector.connect(ordinal, ip)
         try:
             return parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
         except (redis.RedisError, OSError, NodeLineError):

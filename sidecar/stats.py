@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from clusterkit.core.identity import pod_label
 from clusterkit.core.nodes import NodeLine
 from clusterkit.io.placement import node_of
 from sidecar.metrics import Metrics
@@ -28,7 +29,7 @@ def number(value: object) -> float:
 
 
 def failing(node: NodeLine) -> bool:
-    return bool(node.flags & {"fail", "fail?", "noaddr", "handshake"})
+    return node.flagged_down or node.is_handshake
 
 
 def update_cluster(
@@ -62,7 +63,7 @@ def update_redis(
     m.replica_lag_seconds.clear()
     m.master_replicas.clear()
     if me.is_master:
-        pods = {n.address.ip: n.address.hostname.split(".")[0] for n in nodes}
+        pods = {n.address.ip: pod_label(n) for n in nodes}
         replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
         for replica in replicas:
             name = pods.get(str(replica.get("ip"))) or f"{replica.get('ip')}:{replica.get('port')}"

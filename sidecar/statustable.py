@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from clusterkit.core.domains import Placement, domain_kind, failure_domains, judge
-from clusterkit.core.ghosts import is_down
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
 from clusterkit.core.viewlayout import failing_masters, quorum_lost, shards_in_view
@@ -101,7 +100,7 @@ def build_status(
                 role=role_of(line),
                 master=by_id.get(line.master_id or "", "") if line.is_replica else "",
                 slots=sum(r.count for r in line.slots),
-                link=link or ("down" if line.is_replica and is_down(line) else link),
+                link=link or ("down" if line.is_replica and line.is_down else link),
                 lag=lag_of(line, readings, by_id) if line.is_replica else "",
                 ready=reading.ready_reason or "no answer",
             )
@@ -113,7 +112,7 @@ def role_of(line: NodeLine) -> str:
     role = "master" if line.is_master else "replica" if line.is_replica else "?"
     if line.is_failing:
         return f"{role} (failing)"
-    return f"{role} (down)" if is_down(line) else role
+    return f"{role} (down)" if line.is_down else role
 
 
 def layout_sentence(

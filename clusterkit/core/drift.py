@@ -18,7 +18,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.domains import Shard, achievable, most_per_domain, shards_of
-from clusterkit.core.ghosts import is_down
 from clusterkit.core.model import Action, Failover, PodState, Replicate
 
 Score = tuple[int, int, int]
@@ -60,7 +59,7 @@ def unsettled(pods: Sequence[PodState]) -> str | None:
         if pod.me.is_replica and pod.master_link_up is not True:
             return f"{pod.pod}'s replication link is down"
         for line in pod.nodes:
-            if line.is_handshake or (not line.is_myself and is_down(line)):
+            if line.is_handshake or (not line.is_myself and line.is_down):
                 return f"{pod.pod} sees node {line.node_id[:8]} unhealthy"
     known = {len(p.nodes) for p in pods}
     if len(known) != 1 or known.pop() != len(pods):

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
 from clusterkit.core.slots import SlotRange, compact, format_ranges
 
-DOWN_FLAGS = frozenset({"fail", "fail?", "noaddr"})
 BASE_STATEFULSET = "redis"
 """The StatefulSet's name in manifests/; its CronJob template is `redis-bootstrap`."""
 
@@ -108,14 +108,10 @@ def pod_map_from(nodes: Sequence[NodeLine], naming: PodNaming) -> dict[str, str]
     """node id -> pod name, from the hostnames the nodes announce."""
     found: dict[str, str] = {}
     for line in nodes:
-        ordinal = naming.ordinal_of(line.address.hostname) if line.address.hostname else None
+        ordinal = pod_ordinal(line, naming)
         if ordinal is not None:
             found[line.node_id] = naming.pod_name(ordinal)
     return found
-
-
-def is_down(line: NodeLine) -> bool:
-    return not line.connected or bool(line.flags & DOWN_FLAGS)
 
 
 def find_ghosts(
@@ -165,7 +161,7 @@ def find_ghosts(
                 slots=tuple(compact(slots)),
                 listed_by=tuple(pod.ordinal for pod, _ in seen),
                 replicas=tuple(p.ordinal for p in pods if p.me.master_id == node_id),
-                down=all(is_down(line) for _, line in seen),
+                down=all(line.is_down for _, line in seen),
                 failed=all("fail" in line.flags for _, line in seen),
                 removed=removed,
             )

@@ -21,6 +21,8 @@ KNOWN_FLAGS = frozenset(
 MIN_FIELDS = 8
 BUS_PORT_OFFSET = 10000
 """The cluster bus listens on the client port + 10000 unless told otherwise."""
+DOWN_FLAGS = frozenset({"fail", "fail?", "noaddr"})
+"""Flags under which a view cannot use a node, whatever its link says."""
 
 
 class NodeLineError(ValueError):
@@ -108,6 +110,17 @@ class NodeLine:
     @property
     def connected(self) -> bool:
         return self.link_state == "connected"
+
+    @property
+    def is_down(self) -> bool:
+        """This view cannot use the node: its link is down, or it is flagged failing, suspected
+        or without an address. The one "down" predicate of the Job and the sidecar."""
+        return not self.connected or self.flagged_down
+
+    @property
+    def flagged_down(self) -> bool:
+        """Flagged fail, fail? or noaddr (whatever the link's state)."""
+        return bool(self.flags & DOWN_FLAGS)
 
     @property
     def slot_count(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from clusterkit.core.domains import Shard
-from clusterkit.core.ghosts import is_down
+from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
 
@@ -23,9 +23,7 @@ def ordinals_in_view(
     pod map)."""
     found: dict[str, int] = {}
     for line in nodes:
-        ordinal = naming.ordinal_of(line.address.hostname) if line.address.hostname else None
-        if ordinal is None and line.node_id in pod_map:
-            ordinal = naming.ordinal_of(pod_map[line.node_id])
+        ordinal = pod_ordinal(line, naming, pod_map)
         if ordinal is not None:
             found[line.node_id] = ordinal
     return found
@@ -54,7 +52,7 @@ def signature(nodes: Sequence[NodeLine]) -> Signature:
         (
             line.node_id,
             line.master_id or ("master" if line.slots else "empty"),
-            is_down(line) and not line.is_myself,
+            line.is_down and not line.is_myself,
         )
         for line in nodes
     )
@@ -70,7 +68,7 @@ def relink_reason(
     if me is None or not me.is_replica or link_up or not master_host:
         return None
     master = next((line for line in nodes if line.node_id == me.master_id), None)
-    if master is None or is_down(master) or not master.address.ip:
+    if master is None or master.is_down or not master.address.ip:
         return None
     if (master.address.ip, master.address.port) == (master_host, master_port):
         return None
@@ -100,7 +98,7 @@ def takeover_candidates(nodes: Sequence[NodeLine], master_id: str) -> list[NodeL
     return [
         line
         for line in nodes
-        if line.is_replica and line.master_id == master_id and not is_down(line)
+        if line.is_replica and line.master_id == master_id and not line.is_down
     ]
 
 

@@ -42,6 +42,12 @@ def resolve_addresses(resolver: dns.resolver.Resolver, name: str) -> list[str]:
     return []
 
 
+def resolve_first(resolver: dns.resolver.Resolver, name: str) -> str | None:
+    """A pod's address (the first of its records in sorted order), or None."""
+    addresses = resolve_addresses(resolver, name)
+    return addresses[0] if addresses else None
+
+
 def parse_nameserver(text: str) -> tuple[str, int]:
     """`host[:port]` or `[v6]:port` into (host, port); a bare v6 address keeps port 53.
     Raises ValueError naming what is wrong."""

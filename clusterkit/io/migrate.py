@@ -27,7 +27,7 @@ from clusterkit.core.slots import compact, format_ranges
 from clusterkit.core.waves import move_waves
 from clusterkit.io.access import Access
 from clusterkit.io.keycopies import KeyConflict, MoveFailed, dumps
-from clusterkit.io.redisio import Reply, connect, pipelined, submit
+from clusterkit.io.redisio import PodConnector, Reply, pipelined, submit
 
 log = structlog.get_logger()
 
@@ -148,14 +148,8 @@ class Mover:
         """A bytes client with a long timeout (key names and DUMP payloads are binary)."""
         with self.lock:
             if (ip, port) not in self.key_clients:
-                self.key_clients[ip, port] = connect(
-                    ip,
-                    port,
-                    self.access,
-                    KEY_SOCKET_SECONDS,
-                    decode=False,
-                    server_name=self.naming.pod_fqdn(ordinal),
-                )
+                connector = PodConnector(self.naming, port, self.access, KEY_SOCKET_SECONDS)
+                self.key_clients[ip, port] = connector.connect(ordinal, ip, decode=False)
             return self.key_clients[ip, port]
 
     def close(self) -> None:

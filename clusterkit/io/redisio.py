@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -12,6 +13,7 @@ import redis.connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from clusterkit.core.naming import PodNaming
 from clusterkit.io.access import NO_ACCESS, Access, TlsClient, TlsError
 
 # Replies that mean "alive but busy" rather than "broken".
@@ -72,6 +74,32 @@ def connect(
         connection_class=TlsConnection, tls=access.tls, server_name=server_name, **kwargs
     )
     return redis.Redis(connection_pool=pool)
+
+
+@dataclass(frozen=True)
+class PodConnector:
+    """Clients to the StatefulSet's pods by ordinal: over TLS, the pod's FQDN is the name its
+    certificate must carry. The one way the Job and the sidecar connect to a pod."""
+
+    naming: PodNaming
+    port: int
+    access: Access | None
+    timeout: float
+
+    def connect(
+        self, ordinal: int, ip: str, *, port: int | None = None, decode: bool = True
+    ) -> redis.Redis:
+        return connect(
+            ip,
+            port or self.port,
+            self.access,
+            self.timeout,
+            decode=decode,
+            server_name=self.naming.pod_fqdn(ordinal),
+        )
+
+    def connect_all(self, addresses: Mapping[int, str]) -> dict[int, redis.Redis]:
+        return {ordinal: self.connect(ordinal, ip) for ordinal, ip in addresses.items()}
 
 
 def parse_info(text: str) -> dict[str, str]:

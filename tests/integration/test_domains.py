@@ -13,7 +13,6 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterkit.core.ghosts import is_down
 from clusterkit.core.nodes import parse_cluster_nodes
 from clusterkit.io.httpget import http_get
 from clusterkit.io.waiting import wait_until
@@ -52,7 +51,7 @@ def served(cluster: DevCluster, pods: list[str]) -> bool:
             lines = parse_cluster_nodes(str(client.execute_command("CLUSTER", "NODES")))
         except redis.RedisError:
             return False
-        owned = sum(n.slot_count for n in lines if n.is_master and (n.is_myself or not is_down(n)))
+        owned = sum(n.slot_count for n in lines if n.is_master and (n.is_myself or not n.is_down))
         if owned != 16384:
             return False
     return True
