@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import structlog
 
 from bootstrap.errors import RefusedUnsafe
+from clusterkit.core.reasons import Reason
 from clusterkit.io.waiting import Deadline
 
 log = structlog.get_logger()
@@ -25,7 +26,7 @@ class Refusal:
 
     since: float | None = None
 
-    def pending(self, reason: str | None, *, acted: bool, deadline: Deadline) -> bool:
+    def pending(self, reason: Reason | None, *, acted: bool, deadline: Deadline) -> bool:
         """Whether to observe again before refusing; raises RefusedUnsafe once it stands."""
         now = time.monotonic()
         if reason is None:
@@ -35,10 +36,15 @@ class Refusal:
             return False
         if self.since is None:
             self.since = now
-            log.info("refusal_pending", reason=reason, confirm_seconds=REFUSAL_CONFIRM_SECONDS)
+            log.info(
+                "refusal_pending",
+                reason=reason.sentence,
+                kind=reason.kind,
+                confirm_seconds=REFUSAL_CONFIRM_SECONDS,
+            )
         if now - self.since < REFUSAL_CONFIRM_SECONDS and not deadline.expired:
             return True
         if acted:
             # Our own steps can't make a cluster unsafe; a change by someone else can.
-            log.error("refused_mid_run", reason=reason)
-        raise RefusedUnsafe(reason + "; nothing was changed" * (not acted))
+            log.error("refused_mid_run", reason=reason.sentence, kind=reason.kind)
+        raise RefusedUnsafe(reason.sentence + "; nothing was changed" * (not acted))

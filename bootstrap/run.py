@@ -26,6 +26,7 @@ from clusterkit.core.domains import domain_kind, failure_domains
 from clusterkit.core.ghosts import LostSlots
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.plan import Plan, Shape, make_plan
+from clusterkit.core.reasons import sentences
 from clusterkit.core.slots import compact, format_ranges
 from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
@@ -210,7 +211,7 @@ def converge(
                 formed, confirm = False, not (failed or fixing or plan.waiting)
             else:
                 kept = [p for p in pods if p.ordinal < shape.size]
-                reasons = [*plan.waiting, *waiting_for(kept, shape.size)]
+                reasons = [*sentences(plan.waiting), *waiting_for(kept, shape.size)]
                 if reasons and reasons != last_reasons:
                     log.info("waiting", reasons=reasons)
                 last_reasons = reasons or last_reasons

@@ -147,9 +147,8 @@ class LayoutWatch:
                 naming=self.naming,
             )
             if plan.repair.owner != self.ordinal:
-                why = (
-                    plan.unsettled or plan.refusal or "; ".join(plan.waiting) or "planned otherwise"
-                )
+                reasons = [*([plan.refusal] if plan.refusal else []), *plan.waiting]
+                why = plan.unsettled or "; ".join(map(str, reasons)) or "planned otherwise"
                 self.note("drift_repair_deferred", reason=why)
                 return
             log.info("drift_repair", kind=plan.repair.kind, reason=plan.repair.reason)

@@ -136,7 +136,8 @@ class Rejoin:
         serving: bool,
     ) -> RejoinStatus:
         if plan.refusal:
-            self.report("rejoin_refused", plan.refusal, reason=plan.refusal)
+            refusal = plan.refusal.sentence
+            self.report("rejoin_refused", refusal, reason=refusal, kind=plan.refusal.kind)
             return RejoinStatus(f"cannot rejoin: {plan.refusal}", plan.lost)
         lost_mine = [g for g in plan.lost if g.pod == self.ordinal]
         if lost_mine:
@@ -164,7 +165,7 @@ class Rejoin:
                     log.info("rejoined", old_nodes=sorted(self.old_nodes))
                     self.watch_until = time.monotonic() + WATCH_SECONDS
                 self.rejoining = False
-            waiting = [w for w in plan.waiting if any(g in w for g in old)]
+            waiting = [w.sentence for w in plan.waiting if w.concerns(old)]
             return RejoinStatus("; ".join(waiting) or None, plan.lost)
         if mine and not self.rejoining:
             log.info(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.model import Action, Forget, PodState, Reset
+from clusterkit.core.reasons import Kind, Reason
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class Drain:
 
     actions: tuple[Action, ...] = ()
     """Forget every leaving node on the staying nodes that list it, and reset it."""
-    waiting: tuple[str, ...] = ()
+    waiting: tuple[Reason, ...] = ()
     """Why the leaving pods are not let go yet (their slots still move, ...)."""
     members: tuple[PodState, ...] = ()
     """Leaving pods still in the cluster at the start of this round."""
@@ -48,20 +49,41 @@ def drain(staying: Sequence[PodState], leaving: Sequence[PodState]) -> Drain:
     everyone = [*staying, *leaving]
     leaving_ids = {p.node_id for p in members}
     by_id = {p.node_id: p for p in staying}
-    waiting: list[str] = []
-    holders = [p.pod for p in members if owns_slots(p, everyone)]
+    waiting: list[Reason] = []
+    holders = [p for p in members if owns_slots(p, everyone)]
     if holders:
-        waiting.append(f"slots of leaving pods {', '.join(holders)} to move to staying masters")
-    followers = [p.pod for p in staying if p.me.is_replica and p.me.master_id in leaving_ids]
+        names = ", ".join(p.pod for p in holders)
+        waiting.append(
+            Reason(
+                Kind.LEAVING_SLOTS,
+                f"slots of leaving pods {names} to move to staying masters",
+                nodes=tuple(p.node_id for p in holders),
+                pods=tuple(p.pod for p in holders),
+            )
+        )
+    followers = [p for p in staying if p.me.is_replica and p.me.master_id in leaving_ids]
     if followers:
-        waiting.append(f"replicas {', '.join(followers)} to follow a staying master")
+        names = ", ".join(p.pod for p in followers)
+        waiting.append(
+            Reason(
+                Kind.LEAVING_FOLLOWERS,
+                f"replicas {names} to follow a staying master",
+                nodes=tuple(p.node_id for p in followers),
+                pods=tuple(p.pod for p in followers),
+            )
+        )
     for pod in members:
         master = by_id.get(pod.me.master_id or "") if pod.me.is_replica else None
         copies_kept = master is not None and master.me.is_master and bool(master.me.slots)
         if pod.keys and not copies_kept:
             waiting.append(
-                f"leaving pod {pod.pod} to hold no keys ({pod.keys} left; a replica empties"
-                " once its master's slots have moved)"
+                Reason(
+                    Kind.LEAVING_KEYS,
+                    f"leaving pod {pod.pod} to hold no keys ({pod.keys} left; a replica empties"
+                    " once its master's slots have moved)",
+                    nodes=(pod.node_id,),
+                    pods=(pod.pod,),
+                )
             )
     if waiting:
         return Drain(waiting=tuple(waiting), members=members)

@@ -12,6 +12,7 @@ from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
+from clusterkit.core.reasons import Kind, Reason
 from clusterkit.core.slots import SlotRange, compact, format_ranges
 
 BASE_STATEFULSET = "redis"
@@ -179,9 +180,9 @@ class GhostDecision:
     """Lost shards, whatever is done about them."""
     held: frozenset[int] = frozenset()
     """Pods left alone: their old identity is a lost shard that is kept."""
-    waiting: tuple[str, ...] = ()
+    waiting: tuple[Reason, ...] = ()
     """Why some ghost is not forgotten yet."""
-    refusal: str | None = None
+    refusal: Reason | None = None
 
 
 def decide(
@@ -192,19 +193,29 @@ def decide(
 ) -> GhostDecision:
     """Which ghosts go now, which wait, and what a lost shard means under `lost_slots`."""
     forget: list[Ghost] = []
-    waiting: list[str] = []
+    waiting: list[Reason] = []
     lost = [g for g in ghosts if g.is_lost_shard]
     for ghost in ghosts:
         if not ghost.down:
             waiting.append(
-                f"{ghost.describe()} still looks connected to some node: waiting for Redis to"
-                " flag it failing (if it stays up, it is a node of another cluster announcing"
-                " this pod's name: run CLUSTER FORGET for it on every node)"
+                Reason(
+                    Kind.GHOST_CONNECTED,
+                    f"{ghost.describe()} still looks connected to some node: waiting for Redis"
+                    " to flag it failing (if it stays up, it is a node of another cluster"
+                    " announcing this pod's name: run CLUSTER FORGET for it on every node)",
+                    nodes=(ghost.node_id,),
+                    pods=(ghost.pod_name,),
+                )
             )
         elif ghost.slots and ghost.replicas:
             waiting.append(
-                f"{ghost.describe()} owns slots {format_ranges(ghost.slots)}: waiting for Redis"
-                " to promote its replica (cluster-node-timeout)"
+                Reason(
+                    Kind.GHOST_PROMOTION,
+                    f"{ghost.describe()} owns slots {format_ranges(ghost.slots)}: waiting for"
+                    " Redis to promote its replica (cluster-node-timeout)",
+                    nodes=(ghost.node_id,),
+                    pods=(ghost.pod_name,),
+                )
             )
         elif not ghost.slots:
             forget.append(ghost)
@@ -212,34 +223,57 @@ def decide(
         held = frozenset(g.pod for g in lost)
         return GhostDecision(tuple(forget), tuple(lost), held, tuple(waiting))
     if lost_slots is LostSlots.REFUSE:
-        return GhostDecision(lost=tuple(lost), refusal=lost_shard_refusal(lost, naming, ghosts))
-    problem, refusal = reassign_check(lost, pods)
-    if refusal:
+        refusal = Reason(
+            Kind.LOST_SHARD,
+            lost_shard_refusal(lost, naming, ghosts),
+            nodes=tuple(g.node_id for g in lost),
+            pods=tuple(g.pod_name for g in lost),
+        )
         return GhostDecision(lost=tuple(lost), refusal=refusal)
+    problem, refused = reassign_check(lost, pods)
+    if refused:
+        return GhostDecision(lost=tuple(lost), refusal=refused)
     if problem:
         return GhostDecision(tuple(forget), tuple(lost), waiting=(*waiting, problem))
     return GhostDecision((*forget, *lost), tuple(lost), waiting=tuple(waiting))
 
 
-def reassign_check(lost: Sequence[Ghost], pods: Sequence[PodState]) -> tuple[str, str]:
-    """(what to wait for, why to refuse) before lost slots are given away; both "" = go.
+def reassign_check(
+    lost: Sequence[Ghost], pods: Sequence[PodState]
+) -> tuple[Reason | None, Reason | None]:
+    """(what to wait for, why to refuse) before lost slots are given away; both None = go.
     The dead owner must be flagged `fail` everywhere (unreachable for longer than
     cluster-node-timeout), and no node may hold a key in its slots (counted in slot_keys)."""
-    unflagged = [g.describe() for g in lost if not g.failed]
+    unflagged = [g for g in lost if not g.failed]
     if unflagged:
-        return f"waiting for every node to flag {'; '.join(unflagged)} as fail", ""
+        described = "; ".join(g.describe() for g in unflagged)
+        wait = Reason(
+            Kind.LOST_UNFLAGGED,
+            f"waiting for every node to flag {described} as fail",
+            nodes=tuple(g.node_id for g in unflagged),
+        )
+        return wait, None
     slots = lost_slot_set(lost)
-    if any(not slots <= pod.slot_keys.keys() for pod in pods):
-        return "counting keys in the lost slots", ""
+    uncounted = [pod for pod in pods if not slots <= pod.slot_keys.keys()]
+    if uncounted:
+        wait = Reason(
+            Kind.LOST_COUNTING,
+            "counting keys in the lost slots",
+            pods=tuple(pod.pod for pod in uncounted),
+        )
+        return wait, None
     for pod in pods:
         holding = sorted(s for s in slots if pod.slot_keys[s])
         if holding:
-            return "", (
+            return None, Reason(
+                Kind.LOST_SLOT_KEYS,
                 f"REASSIGN_LOST_SLOTS is set, but pod {pod.pod} holds keys in lost slots"
                 f" {format_ranges(compact(holding))}: that data is not lost. Copy those"
-                " keys elsewhere (e.g. redis-cli --rdb), then rerun the Job"
+                " keys elsewhere (e.g. redis-cli --rdb), then rerun the Job",
+                nodes=(pod.node_id,),
+                pods=(pod.pod,),
             )
-    return "", ""
+    return None, None
 
 
 def lost_shard_refusal(

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.model import Failover, PodState
+from clusterkit.core.reasons import Kind, Reason
 
 
 @dataclass(frozen=True)
@@ -114,26 +115,39 @@ def successors(pods: Sequence[PodState], leaving: Sequence[PodState]) -> list[Po
     return list(heirs.values())
 
 
-def unreachable_shape(size: int, wanted: int, choice: MasterChoice) -> str:
+def unreachable_shape(size: int, wanted: int, choice: MasterChoice) -> Reason:
     """Why a shape with more masters than pods that can be one is refused."""
-    return (
+    return Reason(
+        Kind.SHAPE_UNREACHABLE,
         f"CLUSTER_SIZE={size} asks for {wanted} masters, but only"
         f" {len(choice.masters) + len(choice.spares)} pods can be masters: every other staying"
         " pod is the one synced replica of its master, and it becomes an empty master only"
         " through CLUSTER RESET, which would leave that master without a copy. Scale out by"
         f" {choice.short} empty pod(s) first, or ask for fewer masters (a larger"
-        " REPLICAS_PER_MASTER)"
+        " REPLICAS_PER_MASTER)",
     )
 
 
-def spare_reason(choice: MasterChoice) -> str:
+def spare_reason(choice: MasterChoice) -> Reason:
     names = ", ".join(p.pod for p in choice.spares)
-    return f"spare replicas {names} to be emptied (CLUSTER RESET), then become masters"
+    return Reason(
+        Kind.SPARE,
+        f"spare replicas {names} to be emptied (CLUSTER RESET), then become masters",
+        nodes=tuple(p.node_id for p in choice.spares),
+        pods=tuple(p.pod for p in choice.spares),
+    )
 
 
-def surplus_reason(choice: MasterChoice) -> tuple[str, ...]:
+def surplus_reason(choice: MasterChoice) -> tuple[Reason, ...]:
     """What the plan waits for while surplus masters still own slots."""
     if not choice.surplus:
         return ()
     names = ", ".join(p.pod for p in choice.surplus)
-    return (f"surplus masters {names} to give their slots away, then follow a master",)
+    return (
+        Reason(
+            Kind.SURPLUS,
+            f"surplus masters {names} to give their slots away, then follow a master",
+            nodes=tuple(p.node_id for p in choice.surplus),
+            pods=tuple(p.pod for p in choice.surplus),
+        ),
+    )

@@ -29,6 +29,7 @@ from clusterkit.core.model import (
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
 from clusterkit.core.openslots import as_if_closed, close_open_slots, open_slots
+from clusterkit.core.reasons import Kind, Reason
 from clusterkit.core.replicas import assign_replicas
 from clusterkit.core.resize import (
     balance_steps,
@@ -60,11 +61,11 @@ class Plan:
     replica_of: dict[int, int] = field(default_factory=dict)
     """Replica ordinal -> master ordinal."""
     actions: tuple[Action, ...] = ()
-    refusal: str | None = None
+    refusal: Reason | None = None
     """Why the Job must not touch this cluster; set means no actions."""
     lost: tuple[Ghost, ...] = ()
     """Lost shards: slots whose owner died with no surviving replica."""
-    waiting: tuple[str, ...] = ()
+    waiting: tuple[Reason, ...] = ()
     """What the plan waits for before its next steps (e.g. a failover before a forget)."""
     leaving: tuple[str, ...] = ()
     """Pods from CLUSTER_SIZE on that were still in the cluster when observed (scale in)."""
@@ -84,29 +85,37 @@ def observed_shape(pods: Sequence[PodState]) -> Shape:
     return Shape(len(pods), len(owners))
 
 
-def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
+def check_safety(shape: Shape, pods: Sequence[PodState]) -> Reason | None:
     """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
     staying = sum(p.ordinal < shape.size for p in pods)
     if staying != shape.size:
-        return f"observed {staying} pods but CLUSTER_SIZE is {shape.size}"
+        return Reason(
+            Kind.PODS_MISSING, f"observed {staying} pods but CLUSTER_SIZE is {shape.size}"
+        )
     pods = sorted(pods, key=lambda p: p.ordinal)  # the same message whatever the input order
     by_id: dict[str, PodState] = {}
     for pod in pods:
         if pod.node_id in by_id:
             other = by_id[pod.node_id]
-            return (
+            return Reason(
+                Kind.SAME_NODE_ID,
                 f"pods {other.pod} and {pod.pod} have the same Redis node id {pod.node_id}:"
-                " one data volume was copied from the other; give one of them an empty volume"
+                " one data volume was copied from the other; give one of them an empty volume",
+                nodes=(pod.node_id,),
+                pods=(other.pod, pod.pod),
             )
         by_id[pod.node_id] = pod
     for pod in pods:
         me = pod.me
         # (A master importing a slot holds keys of a move in progress: the open slot is closed.)
         if pod.keys and not me.slots and not me.is_replica and not me.migrations:
-            return (
+            return Reason(
+                Kind.DATA_OUTSIDE,
                 f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
                 " that data is outside the cluster and joining would discard it. Export or"
-                " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job"
+                " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job",
+                nodes=(pod.node_id,),
+                pods=(pod.pod,),
             )
     owner: dict[int, PodState] = {}
     for pod in pods:
@@ -116,24 +125,30 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> str | None:
                 if first is not pod and not (
                     first.view_of(pod.node_id) and pod.view_of(first.node_id)
                 ):
-                    return (
+                    return Reason(
+                        Kind.TWO_CLUSTERS,
                         f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
                         " each other: they are two separate clusters, and joining them would"
                         " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
-                        " or give one an empty volume"
+                        " or give one an empty volume",
+                        nodes=(first.node_id, pod.node_id),
+                        pods=(first.pod, pod.pod),
                     )
     return None
 
 
-def foreign_refusal(foreign: Sequence[tuple[PodState, NodeLine]]) -> str | None:
+def foreign_refusal(foreign: Sequence[tuple[PodState, NodeLine]]) -> Reason | None:
     """Nodes that are no pod of this StatefulSet, not even an old identity of one."""
     for pod, line in foreign:
-        return (
+        return Reason(
+            Kind.FOREIGN_NODE,
             f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
             f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet, now or"
             " before (its hostname names none of them). If these volumes belong to another"
             " cluster, give this StatefulSet new ones; if it is a node you removed, run"
-            " CLUSTER FORGET on every node"
+            " CLUSTER FORGET on every node",
+            nodes=(line.node_id,),
+            pods=(pod.pod,),
         )
     return None
 
@@ -288,7 +303,7 @@ def make_plan(
         # An open slot blocks every later change: close it first, plan the rest next round.
         fix = close_open_slots(pods)
         if isinstance(fix, str):
-            return Plan(refusal=fix)
+            return Plan(refusal=Reason(Kind.OPEN_SLOT, fix))
         rejoin = rejoin_steps(
             shape, pods, ghosts, hosts, pod_names=pod_names, naming=naming, lost_slots=lost_slots
         )

@@ -9,6 +9,7 @@ from clusterkit.core.balance import balance_moves
 from clusterkit.core.drain import Drain
 from clusterkit.core.model import Action, Failover, PodState
 from clusterkit.core.openslots import move
+from clusterkit.core.reasons import Kind, Reason
 from clusterkit.core.slots import SLOT_COUNT, SlotRange, compact
 
 
@@ -22,10 +23,14 @@ def claimed_slots(pods: Sequence[PodState]) -> bytearray:
     return claimed
 
 
-def takeover_reason(takeovers: Sequence[Failover], pods: Sequence[PodState]) -> str:
+def takeover_reason(takeovers: Sequence[Failover], pods: Sequence[PodState]) -> Reason:
     name = {p.ordinal: p.pod for p in pods}
     heirs = ", ".join(f"{name[f.ordinal]} from {name[f.master]}" for f in takeovers)
-    return f"staying replicas to take over from leaving masters ({heirs})"
+    return Reason(
+        Kind.TAKEOVER,
+        f"staying replicas to take over from leaving masters ({heirs})",
+        pods=tuple(name[f.ordinal] for f in takeovers),
+    )
 
 
 def replicas_first(drained: Drain, uncovered: Sequence[str]) -> Drain:
@@ -33,7 +38,11 @@ def replicas_first(drained: Drain, uncovered: Sequence[str]) -> Drain:
     replicas to sync."""
     if not drained.actions or not uncovered:
         return drained
-    reason = f"staying replicas of {', '.join(uncovered)} to sync before leaving ones go"
+    reason = Reason(
+        Kind.REPLICAS_SYNC,
+        f"staying replicas of {', '.join(uncovered)} to sync before leaving ones go",
+        pods=tuple(uncovered),
+    )
     return Drain(waiting=(reason,), members=drained.members)
 
 
@@ -66,7 +75,7 @@ def balance_steps(
     everyone: Sequence[PodState],
     slots: dict[int, tuple[SlotRange, ...]],
     leaving: Sequence[PodState] = (),
-) -> tuple[list[Action], tuple[str, ...]]:
+) -> tuple[list[Action], tuple[Reason, ...]]:
     """Slot moves (keys included) that give every master its even share and leaving masters
     none, once every slot has an owner; `slots` (staying masters only) is updated to the owners
     after the moves. Moves wait until the masters all know each other (SETSLOT names the other
@@ -78,16 +87,31 @@ def balance_steps(
     if not moves:
         return [], ()
     both = [*masters, *givers]
-    strangers = [f"{a.pod}/{b.pod}" for a in both for b in both if a is not b and not a.knows(b)]
+    strangers = [(a, b) for a in both for b in both if a is not b and not a.knows(b)]
     if strangers:
-        return [], (f"masters to know each other before slots move ({', '.join(strangers[:5])})",)
+        pairs = ", ".join(f"{a.pod}/{b.pod}" for a, b in strangers[:5])
+        return [], (
+            Reason(
+                Kind.STRANGERS,
+                f"masters to know each other before slots move ({pairs})",
+                pods=tuple(sorted({a.pod for a, _ in strangers})),
+            ),
+        )
     moving = {m.source for m in moves} | {m.target for m in moves}
-    down = [p.pod for p in both if p.ordinal in moving and not p.cluster_ok]
+    down = [p for p in both if p.ordinal in moving and not p.cluster_ok]
     if down:
         # A new master says cluster_state:ok only about 5 s after it joined (the rejoin delay);
         # until then it answers MIGRATE's RESTORE with CLUSTERDOWN, and a move begun would stay
         # open (measured under load: 100-170 slots per scale out, closed by a later round).
-        return [], (f"{', '.join(down)} to see cluster_state ok before slots move",)
+        names = ", ".join(p.pod for p in down)
+        return [], (
+            Reason(
+                Kind.NOT_OK,
+                f"{names} to see cluster_state ok before slots move",
+                nodes=tuple(p.node_id for p in down),
+                pods=tuple(p.pod for p in down),
+            ),
+        )
     owned = {o: {s for r in ranges for s in r.slots()} for o, ranges in slots.items()}
     for m in moves:
         owned.get(m.source, set()).discard(m.slot)

@@ -30,7 +30,7 @@ def test_moves_wait_until_the_new_master_is_known() -> None:
     plan = make_plan(shape_of(4, 1), sim.states())
     assert any(isinstance(a, Meet) and a.ordinal == 6 for a in plan.actions)
     assert not any(isinstance(a, MoveSlot) for a in plan.actions)
-    assert any("know each other" in reason for reason in plan.waiting)
+    assert any("know each other" in reason.sentence for reason in plan.waiting)
 
 
 def test_moves_wait_until_the_new_master_sees_the_cluster_ok() -> None:
@@ -47,7 +47,7 @@ def test_moves_wait_until_the_new_master_sees_the_cluster_ok() -> None:
     states[6] = replace(states[6], info={**states[6].info, "cluster_state": "fail"})
     waiting = make_plan(shape, states)
     assert not any(isinstance(a, MoveSlot) for a in waiting.actions)
-    assert any("redis-6 to see cluster_state ok" in reason for reason in waiting.waiting)
+    assert any("redis-6 to see cluster_state ok" in reason.sentence for reason in waiting.waiting)
 
 
 def test_six_to_nine_pods_at_two_replicas_per_master() -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from clusterkit.core.ghosts import LostSlots, find_ghosts
 from clusterkit.core.model import Forget, Meet, Replicate
 from clusterkit.core.plan import Shape, make_plan
+from clusterkit.core.reasons import Kind
 from tests.unit.factories import (
     NAMING,
     assert_formed,
@@ -59,7 +60,7 @@ def test_master_with_live_replica_is_not_forgotten_and_its_replica_is_left_alone
     assert not any(a.ordinal == 3 for a in plan.actions)
     # The new redis-0 waits too: its old identity still stands for the shard.
     assert not any(a.ordinal == 0 for a in plan.actions)
-    assert any("promote" in reason and old in reason for reason in plan.waiting)
+    assert any("promote" in str(reason) and old in str(reason) for reason in plan.waiting)
     sim.failover(3)
     converge(sim, SHAPE)
     assert_formed(sim, 3, 1)
@@ -83,8 +84,8 @@ def test_lost_shard_refused_by_default_naming_slots_node_and_setting() -> None:
     sim.replace(3)
     plan = make_plan(SHAPE, sim.states())
     assert plan.refusal is not None
-    assert "0-5460" in plan.refusal and dead in plan.refusal
-    assert "REASSIGN_LOST_SLOTS=true" in plan.refusal
+    assert "0-5460" in plan.refusal.sentence and dead in plan.refusal.sentence
+    assert "REASSIGN_LOST_SLOTS=true" in plan.refusal.sentence
     assert plan.actions == ()
     assert [g.node_id for g in plan.lost] == [dead]
 
@@ -118,7 +119,11 @@ def test_reassign_refused_when_a_node_holds_keys_in_lost_slots() -> None:
     states = [replace(s, slot_keys=dict.fromkeys(range(5461), 0)) for s in sim.states()]
     states[1] = replace(states[1], slot_keys={**states[1].slot_keys, 42: 3})
     plan = make_plan(SHAPE, states, lost_slots=LostSlots.REASSIGN)
-    assert plan.refusal is not None and "redis-1" in plan.refusal and "42" in plan.refusal
+    assert (
+        plan.refusal is not None
+        and "redis-1" in plan.refusal.sentence
+        and "42" in plan.refusal.sentence
+    )
     assert plan.actions == ()
 
 
@@ -128,7 +133,7 @@ def test_reassign_waits_for_key_counts() -> None:
     sim.replace(3)
     plan = make_plan(SHAPE, sim.states(), lost_slots=LostSlots.REASSIGN)
     assert plan.refusal is None
-    assert any("counting keys" in reason for reason in plan.waiting)
+    assert any("counting keys" in reason.sentence for reason in plan.waiting)
     assert not any(
         isinstance(a, Forget) and a.node_id == plan.lost[0].node_id for a in plan.actions
     )
@@ -149,7 +154,7 @@ def test_connected_old_identity_waits() -> None:
     old.dead = False  # some node still shows it connected: something answers there
     plan = make_plan(SHAPE, sim.states())
     assert not any(isinstance(a, Forget) for a in plan.actions)
-    assert any("connected" in reason for reason in plan.waiting)
+    assert any("connected" in reason.sentence for reason in plan.waiting)
 
 
 def test_node_of_no_pod_is_still_refused() -> None:
@@ -159,7 +164,7 @@ def test_node_of_no_pod_is_still_refused() -> None:
     )
     sim.nodes[1].extra_lines.append(stranger)
     plan = make_plan(SHAPE, sim.states())
-    assert plan.refusal is not None and "no pod of this StatefulSet" in plan.refusal
+    assert plan.refusal is not None and "no pod of this StatefulSet" in plan.refusal.sentence
 
 
 def test_pod_map_names_an_old_identity_without_hostname() -> None:
@@ -267,3 +272,26 @@ def test_a_replaced_replica_rejoins_while_a_slot_is_open_and_the_slot_is_closed_
     assert forgotten == {old}
     replicate = [(a.ordinal, a.master_id) for a in plan.actions if isinstance(a, Replicate)]
     assert replicate == [(3, master_of_3)]
+
+
+def test_a_wait_names_the_old_identity_it_is_about() -> None:
+    """The sidecar of a replaced pod shows only the waits about its own old identities: it
+    picks them by node id, not by words in the sentence."""
+    sim = formed_cluster(3, 1)
+    old = sim.nodes[4]
+    sim.replace(4)
+    old.dead = False
+    (wait,) = make_plan(SHAPE, sim.states()).waiting
+    assert wait.kind is Kind.GHOST_CONNECTED
+    assert wait.nodes == (old.node_id,) and wait.pods == ("redis-4",)
+    assert wait.concerns({old.node_id}) and not wait.concerns({sim.nodes[4].node_id})
+
+
+def test_a_refusal_says_its_kind_and_the_pods() -> None:
+    sim = formed_cluster(3, 1)
+    dead = sim.nodes[0].node_id
+    sim.replace(0)  # a master's pod came back empty, and so did its one replica's
+    sim.replace(3)
+    refusal = make_plan(SHAPE, sim.states()).refusal
+    assert refusal is not None and refusal.kind is Kind.LOST_SHARD
+    assert (refusal.nodes, refusal.pods) == ((dead,), ("redis-0",))

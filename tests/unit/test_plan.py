@@ -230,7 +230,7 @@ def refused(sim: SimCluster) -> str:
     plan = make_plan(Shape(sim.size, sim.size // 2), sim.states())
     assert plan.refusal is not None
     assert (plan.actions, plan.masters, plan.replica_of) == ((), (), {})
-    return plan.refusal
+    return plan.refusal.sentence
 
 
 def test_refuses_a_node_that_knows_a_foreign_node() -> None:
@@ -292,7 +292,7 @@ def test_refuses_duplicate_node_ids() -> None:
 def test_refuses_when_a_pod_is_missing() -> None:
     sim = SimCluster(6)
     plan = make_plan(Shape(9, 3), sim.states())
-    assert plan.refusal is not None and "6 pods" in plan.refusal and plan.actions == ()
+    assert plan.refusal is not None and "6 pods" in plan.refusal.sentence and plan.actions == ()
 
 
 def test_a_refusal_does_not_depend_on_pod_order() -> None:

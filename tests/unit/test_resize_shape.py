@@ -58,7 +58,7 @@ def test_more_masters_than_pods_that_can_be_one_is_refused_naming_the_way() -> N
     sim = formed_cluster(2, 1)  # 4 pods: redis-2 and redis-3 replicate redis-0 and redis-1
     plan = make_plan(Shape(3, 3), sim.states(), naming=NAMING)
     assert plan.refusal is not None and plan.actions == ()
-    assert "asks for 3 masters, but only 2" in plan.refusal
+    assert "asks for 3 masters, but only 2" in plan.refusal.sentence
 
 
 def test_eight_to_six_with_every_master_staying_ends_with_three_masters_each_replicated() -> None:
@@ -109,7 +109,7 @@ def test_any_layout_resized_to_any_shape_ends_in_that_shape(
     if can_be_masters(sim, size) + max(0, size - sim.size) < new_masters:
         sim.add_pods(max(0, size - sim.size))
         plan = make_plan(Shape(size, new_masters), sim.states(), naming=NAMING)
-        assert plan.refusal is not None and "Scale out by" in plan.refusal
+        assert plan.refusal is not None and "Scale out by" in plan.refusal.sentence
         assert plan.actions == ()
         event("refused")
         return

@@ -80,7 +80,7 @@ def test_a_leaving_replica_of_a_leaving_master_waits_until_it_holds_no_keys() ->
             break
         sim.apply_plan(plan)
     assert not any(isinstance(a, Forget | Reset) for a in plan.actions)
-    assert any("redis-7 to hold no keys" in reason for reason in plan.waiting)
+    assert any("redis-7 to hold no keys" in reason.sentence for reason in plan.waiting)
     sim.nodes[7].keys = 0
     converge(sim, shape_of(3, 1))
     assert_gone(sim, [6, 7], 6)
@@ -126,7 +126,10 @@ def test_a_master_removed_before_it_was_drained_is_a_lost_shard_naming_the_way_b
     sim.remove_pods(2, dead=True)
     plan = make_plan(shape_of(3, 1), sim.states(), naming=NAMING)
     assert plan.refusal is not None and plan.actions == ()
-    assert "redis-6" in plan.refusal and "scale the StatefulSet back up to 8 pods" in plan.refusal
+    assert (
+        "redis-6" in plan.refusal.sentence
+        and "scale the StatefulSet back up to 8 pods" in plan.refusal.sentence
+    )
 
 
 def test_a_replica_removed_before_the_job_ran_is_forgotten() -> None:
