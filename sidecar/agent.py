@@ -15,11 +15,10 @@ from clusterkit.io.dnsio import resolve_first
 from clusterkit.io.redisio import connect
 from clusterkit.io.settings import SettingsError
 from sidecar.fixconf import read_pod_map
-from sidecar.heal import RateLimit
 from sidecar.health import HealthState
 from sidecar.layout import LayoutWatch
 from sidecar.loop import Loop
-from sidecar.peers import Peers
+from sidecar.peers import Peers, RateLimit
 from sidecar.prestop import prestop
 from sidecar.rejoin import Rejoin
 from sidecar.settings import SidecarSettings

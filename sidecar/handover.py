@@ -9,14 +9,13 @@ election. A replica, or a master without a healthy replica, has nothing to hand 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
 import structlog
 
-from clusterkit.core.handoff import Reopen, reopen_after_failover
+from clusterkit.core.handoff import Reopen, ranked_replicas, reopen_after_failover
 from clusterkit.core.nodes import NodeLine, myself, parse_cluster_nodes
 from clusterkit.io.access import Access
 from clusterkit.io.redisio import Command, Reply, connect, pipelined
@@ -44,57 +43,6 @@ class Handover:
     replica: str = ""
     """The replica that took over (or was asked to), `ip:port`."""
     seconds: float = 0.0
-
-
-def online_offsets(replication: Mapping[str, object]) -> dict[tuple[str, int], int]:
-    """(ip, port) -> replication offset of every replica INFO replication lists as online."""
-    found: dict[tuple[str, int], int] = {}
-    for key, value in replication.items():
-        if not key.startswith("slave") or not isinstance(value, Mapping):
-            continue
-        if value.get("state") != "online":
-            continue
-        try:
-            found[str(value["ip"]), int(str(value["port"]))] = int(str(value.get("offset", 0)))
-        except (KeyError, ValueError):
-            continue
-    return found
-
-
-def ranked_replicas(
-    nodes: Sequence[NodeLine],
-    replication: Mapping[str, object],
-    domains: Mapping[str, str] | None = None,
-) -> list[NodeLine]:
-    """This master's replicas that can take over, best first: linked to the cluster (connected,
-    not failing, not `nofailover`) and online on the replication link; first those whose
-    failure domain (`domains`: node id -> zone or Kubernetes node) holds the fewest other
-    masters, so that handovers do not drift the masters onto one domain; then by highest offset
-    (a plain CLUSTER FAILOVER waits for any of them to catch up, so no write is lost either way)."""
-    me = myself(list(nodes))
-    offsets = online_offsets(replication)
-    where = domains or {}
-    masters_in = Counter(
-        where.get(n.node_id)
-        for n in nodes
-        if n.is_master and n.slots and n.node_id != me.node_id and not n.is_failing
-    )
-    usable = [
-        n
-        for n in nodes
-        if n.master_id == me.node_id
-        and n.connected
-        and not n.is_failing
-        and "nofailover" not in n.flags
-        and (n.address.ip, n.address.port) in offsets
-    ]
-    return sorted(
-        usable,
-        key=lambda n: (
-            masters_in[where[n.node_id]] if n.node_id in where else 0,
-            -offsets[n.address.ip, n.address.port],
-        ),
-    )
 
 
 def hand_over(

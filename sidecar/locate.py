@@ -36,7 +36,7 @@ class Attempt:
 
 
 class PeerLocator:
-    """Locates peers by (pod FQDN, node id) with `locate`, as sidecar.heal.plan_meets asks."""
+    """Locates peers by (pod FQDN, node id) with `locate`, as core.addresses.plan_meets asks."""
 
     def __init__(self, locate: Locate, on_slow: Callable[[], None] | None = None) -> None:
         self.locate = locate

@@ -1,20 +1,37 @@
 """Address healing while Redis runs: find the peers this node cannot reach at their pods'
-current addresses and MEET them there (the decision is sidecar.heal's; this is its I/O)."""
+current addresses and MEET them there (clusterkit.core.addresses decides; this is the I/O)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 import structlog
 
+from clusterkit.core.addresses import heal_candidates, plan_meets
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
-from sidecar.heal import RateLimit, heal_candidates, plan_meets
 from sidecar.locate import PeerLocator
 from sidecar.metrics import Metrics
 
 log = structlog.get_logger()
+
+
+@dataclass
+class RateLimit:
+    """At most one action per key every `seconds` (Redis needs a moment to finish a handshake)."""
+
+    seconds: float = 5.0
+    last: dict[str, float] = field(default_factory=dict)
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now - self.last.get(key, -1e18) < self.seconds:
+            return False
+        self.last[key] = now
+        return True
 
 
 class Peers:

@@ -26,6 +26,7 @@ from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
 from clusterkit.core.plan import Plan, make_plan, observed_shape
 from clusterkit.core.resize import claimed_slots
 from clusterkit.core.slots import format_ranges
+from clusterkit.core.steps import steps_for
 from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
 from clusterkit.io.observe import observe_all, with_slot_keys
@@ -152,13 +153,7 @@ class Rejoin:
             )
             return RejoinStatus(reason, plan.lost)
         old = {g.node_id for g in mine}
-        steps = [
-            a
-            for a in plan.actions
-            if (isinstance(a, Forget) and a.node_id in old)
-            # Once this node serves, its role is settled: only forgetting is left to do.
-            or (not isinstance(a, Forget) and a.ordinal == self.ordinal and not serving)
-        ]
+        steps = steps_for(plan, self.ordinal, old_ids=old, serving=serving)
         if not steps:
             if serving and not mine:
                 if self.rejoining:

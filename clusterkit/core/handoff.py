@@ -1,4 +1,7 @@
-"""Open slots carried across a planned failover. Redis 7.0 keeps a slot's MIGRATING/IMPORTING
+"""A planned failover's decisions: which replica takes over (ranked_replicas), and the open
+slots carried across it.
+
+Open slots carried across a planned failover. Redis 7.0 keeps a slot's MIGRATING/IMPORTING
 state on the master only: a replica that takes over in the middle of a move owns the slot with
 no MIGRATING state, so clients asking it for a key already moved get nil; the node on the other
 side of a move into the old master still points at it. Right after the switch, the old master's
@@ -11,7 +14,8 @@ Pure: from the old master's own view, taken just before the failover.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.nodes import NodeLine, myself
@@ -45,3 +49,54 @@ def reopen_after_failover(nodes: Sequence[NodeLine], new_master: str) -> list[Re
             steps.append(Reopen(new_master, slot, "IMPORTING", state.peer))
             steps.append(Reopen(state.peer, slot, "MIGRATING", new_master))
     return steps
+
+
+def online_offsets(replication: Mapping[str, object]) -> dict[tuple[str, int], int]:
+    """(ip, port) -> replication offset of every replica INFO replication lists as online."""
+    found: dict[tuple[str, int], int] = {}
+    for key, value in replication.items():
+        if not key.startswith("slave") or not isinstance(value, Mapping):
+            continue
+        if value.get("state") != "online":
+            continue
+        try:
+            found[str(value["ip"]), int(str(value["port"]))] = int(str(value.get("offset", 0)))
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def ranked_replicas(
+    nodes: Sequence[NodeLine],
+    replication: Mapping[str, object],
+    domains: Mapping[str, str] | None = None,
+) -> list[NodeLine]:
+    """This master's replicas that can take over, best first: linked to the cluster (connected,
+    not failing, not `nofailover`) and online on the replication link; first those whose
+    failure domain (`domains`: node id -> zone or Kubernetes node) holds the fewest other
+    masters, so that handovers do not drift the masters onto one domain; then by highest offset
+    (a plain CLUSTER FAILOVER waits for any of them to catch up, so no write is lost either way)."""
+    me = myself(list(nodes))
+    offsets = online_offsets(replication)
+    where = domains or {}
+    masters_in = Counter(
+        where.get(n.node_id)
+        for n in nodes
+        if n.is_master and n.slots and n.node_id != me.node_id and not n.is_failing
+    )
+    usable = [
+        n
+        for n in nodes
+        if n.master_id == me.node_id
+        and n.connected
+        and not n.is_failing
+        and "nofailover" not in n.flags
+        and (n.address.ip, n.address.port) in offsets
+    ]
+    return sorted(
+        usable,
+        key=lambda n: (
+            masters_in[where[n.node_id]] if n.node_id in where else 0,
+            -offsets[n.address.ip, n.address.port],
+        ),
+    )

@@ -1,9 +1,9 @@
-"""Which replica a stopping master hands over to (pure parts of sidecar.handover)."""
+"""Ranking the replicas for a handover (clusterkit.core.handoff), from node lines and INFO."""
 
 from __future__ import annotations
 
+from clusterkit.core.handoff import online_offsets, ranked_replicas
 from clusterkit.core.nodes import parse_cluster_nodes
-from sidecar.handover import online_offsets, ranked_replicas
 from tests.unit.factories import node_id, node_line
 
 MASTER = node_id("master")

@@ -1,4 +1,5 @@
-"""sidecar.heal: which peers need healing, the MEETs planned for them, rate limit, pod map."""
+"""Address healing (clusterkit.core.addresses, sidecar.peers): which peers need healing, the
+MEETs planned for them, the rate limit, the pod map."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clusterkit.core.addresses import Meet, needs_healing, plan_meets
 from clusterkit.core.ghosts import pod_map_from
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine, parse_node_line
-from sidecar.heal import Meet, RateLimit, needs_healing, plan_meets
+from sidecar.peers import RateLimit
 from tests.unit.factories import node_id, node_line
 
 NAMING = PodNaming("redis", "redis", "default")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from clusterkit.core.addresses import plan_meets
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import parse_node_line
 from clusterkit.io.dnsio import parse_nameserver
 from sidecar.fixconf import fix_nodes_conf
-from sidecar.heal import plan_meets
 from sidecar.health import listen_family
 from sidecar.settings import parse_sidecar_settings
 
