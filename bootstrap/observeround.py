@@ -9,9 +9,8 @@ from bootstrap.leaving import LeavingPods
 from bootstrap.podclients import PodClients
 from bootstrap.settings import Settings
 from clusterkit.core.ghosts import LostSlots, pod_map_from
-from clusterkit.core.model import PodState
 from clusterkit.core.openslots import open_slots
-from clusterkit.io.observe import observe_each, with_slot_keys
+from clusterkit.io.observe import ClusterView, cluster_view, observe_each
 
 
 def observe_round(
@@ -23,12 +22,13 @@ def observe_round(
     *,
     pod_map: dict[str, str] | None = None,
     staying: PodClients | None = None,
-) -> tuple[list[PodState] | None, set[int]]:
-    """Every pod's state (None: some pod was not observed) and the open slots. The plan decides
-    open and lost slots by who holds their keys: those are counted too. Leaving pods (beyond
-    CLUSTER_SIZE) are observed as well; one that no longer resolves is left out. `pod_map`
-    gains every node id -> pod that the views announce. A pod of `staying` that was not observed
-    is looked up again: the next round follows it to its new address."""
+    hosts: dict[int, str] | None = None,
+) -> tuple[ClusterView | None, set[int]]:
+    """The cluster's view (None: some pod was not observed or counted) and the open slots.
+    The plan decides open and lost slots by who holds their keys: those are counted too.
+    Leaving pods (beyond CLUSTER_SIZE) are observed as well; one that no longer resolves is left
+    out. `pod_map` gains every node id -> pod that the views announce. A pod of `staying` that
+    was not observed is looked up again: the next round follows it to its new address."""
     naming = settings.cluster.naming
     gone = leaving.addresses if leaving else {}
     pods = observe_each({**addresses, **gone}, settings.cluster.redis_port, clients, naming)
@@ -47,4 +47,5 @@ def observe_round(
         for pod in pods:
             pod_map.update(pod_map_from(pod.nodes, naming))
     fixing = open_slots(pods)
-    return with_slot_keys(pods, clients, naming, lost_slots=lost_slots, pod_map=pod_map), fixing
+    view = cluster_view(pods, clients, naming, lost_slots=lost_slots, pod_map=pod_map, hosts=hosts)
+    return view, fixing

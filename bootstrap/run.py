@@ -180,19 +180,32 @@ def converge(
     while True:
         rounds += 1
         everyone = {**clients, **(leaving.clients if leaving else {})}
-        pods, fixing = observe_round(
-            settings, addresses, everyone, lost_slots, leaving, pod_map=pod_map, staying=staying
+        view, fixing = observe_round(
+            settings,
+            addresses,
+            everyone,
+            lost_slots,
+            leaving,
+            pod_map=pod_map,
+            staying=staying,
+            hosts=hosts,
         )
         lease.reach(everyone, {**addresses, **(leaving.addresses if leaving else {})})
         lease.announce()  # first of all: an earlier Job's moves stop at their next chunk
         if fixing:
             last_reasons = [f"open slots {format_ranges(compact(fixing))} not closed yet"]
-            if pods is not None and not open_watch.settled(pods, fixing):
+            if view is not None and not open_watch.settled(list(view.pods), fixing):
                 # Maybe another Job's move in progress: close them only once they stand still.
-                pods = None
-        if pods is not None:
+                view = None
+        if view is not None:
+            pods = list(view.pods)
             plan = make_plan(
-                shape, pods, hosts, pod_names=pod_map, lost_slots=lost_slots, naming=naming
+                shape,
+                pods,
+                dict(view.hosts),
+                pod_names=dict(view.pod_map),
+                lost_slots=lost_slots,
+                naming=naming,
             )
             if refusal.pending(plan.refusal, acted=acted, deadline=deadline):
                 time.sleep(POLL_SECONDS)

@@ -34,7 +34,7 @@ from clusterkit.core.viewlayout import (
 )
 from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
-from clusterkit.io.observe import observe_all
+from clusterkit.io.observe import observe_cluster
 from clusterkit.io.placement import read_placements
 from clusterkit.io.redisio import PodConnector
 from sidecar.metrics import Metrics
@@ -135,14 +135,17 @@ class LayoutWatch:
             addresses
         )
         try:
-            pods = observe_all(addresses, port, clients, self.naming)
-            if pods is None:
+            view = observe_cluster(
+                addresses, port, clients, self.naming, pod_map=pod_map, hosts=domains
+            )
+            if view is None:
                 return
+            pods = list(view.pods)
             plan = make_plan(
                 observed_shape(pods),
                 pods,
-                domains,
-                pod_names=pod_map,
+                dict(view.hosts),
+                pod_names=dict(view.pod_map),
                 lost_slots=LostSlots.KEEP,
                 naming=self.naming,
             )

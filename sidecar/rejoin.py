@@ -29,7 +29,7 @@ from clusterkit.core.slots import format_ranges
 from clusterkit.core.steps import steps_for
 from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
-from clusterkit.io.observe import observe_all, with_slot_keys
+from clusterkit.io.observe import observe_cluster
 from clusterkit.io.placement import read_hosts
 from clusterkit.io.redisio import PodConnector
 
@@ -108,11 +108,11 @@ class Rejoin:
         found = {o: ip for o, ip in addresses.items() if ip is not None}
         clients = self.connector.connect_all(found)
         try:
-            observed = observe_all(found, self.port, clients, self.naming)
-            pods = observed and with_slot_keys(observed, clients, self.naming, pod_map=pod_names)
-            if not pods:
+            view = observe_cluster(found, self.port, clients, self.naming, pod_map=pod_names)
+            if view is None:
                 return RejoinStatus("cannot observe every pod of the cluster yet")
-            ghosts, _ = find_ghosts(pods, pod_names)
+            pods = list(view.pods)
+            ghosts, _ = find_ghosts(pods, view.pod_map)
             mine = [g for g in ghosts if g.pod == self.ordinal]
             if not mine and not self.rejoining:
                 return RejoinStatus()
@@ -121,7 +121,11 @@ class Rejoin:
                 return RejoinStatus("some slots have no owner yet: waiting for the bootstrap Job")
             hosts = read_hosts(found, self.sidecar_port, self.naming)
             plan = make_plan(
-                observed_shape(pods), pods, hosts, pod_names=pod_names, lost_slots=LostSlots.KEEP
+                observed_shape(pods),
+                pods,
+                hosts,
+                pod_names=dict(view.pod_map),
+                lost_slots=LostSlots.KEEP,
             )
             return self.carry_out(plan, mine, pods, clients, serving)
         finally:

@@ -1,15 +1,17 @@
 """Observe every node in one round: its cluster view, CLUSTER INFO, key count, replication;
-and, for the slots that need a decision, how many keys each node holds in them."""
+and, for the slots that need a decision, how many keys each node holds in them. The Job and
+the sidecars plan on the same ClusterView (observe_cluster, or cluster_view for pods observed
+already)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import redis
 import structlog
 
-from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes
@@ -135,3 +137,56 @@ def with_slot_keys(
     if lost_slots is LostSlots.REASSIGN:
         counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
     return count_slot_keys(pods, counted, clients, naming) if counted else list(pods)
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One round's observation of the whole cluster: everything the planner is given."""
+
+    pods: tuple[PodState, ...]
+    """Every pod observed, with the keys counted in each slot the plan decides by who holds
+    keys: the open slots and, when lost shards are reassigned, theirs."""
+    pod_map: Mapping[str, str]
+    """Node id -> pod name: the map handed in, and every pod the views announce by hostname."""
+    hosts: Mapping[int, str]
+    """Ordinal -> failure domain (zone, else Kubernetes node), as the sidecars report it;
+    empty when not known (the planner then spreads by nothing)."""
+    open_slots: frozenset[int]
+    """Slots some node has MIGRATING or IMPORTING."""
+
+
+def cluster_view(
+    pods: Sequence[PodState],
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    *,
+    lost_slots: LostSlots = LostSlots.KEEP,
+    pod_map: Mapping[str, str] | None = None,
+    hosts: Mapping[int, str] | None = None,
+) -> ClusterView | None:
+    """The view of pods observed already; None when their slot keys could not be counted."""
+    known = dict(pod_map or {})
+    for pod in pods:
+        known.update(pod_map_from(pod.nodes, naming))
+    counted = with_slot_keys(pods, clients, naming, lost_slots=lost_slots, pod_map=known)
+    if counted is None:
+        return None
+    return ClusterView(tuple(counted), known, dict(hosts or {}), frozenset(open_slots(pods)))
+
+
+def observe_cluster(
+    addresses: dict[int, str],
+    port: int,
+    clients: dict[int, redis.Redis],
+    naming: PodNaming,
+    *,
+    lost_slots: LostSlots = LostSlots.KEEP,
+    pod_map: Mapping[str, str] | None = None,
+    hosts: Mapping[int, str] | None = None,
+) -> ClusterView | None:
+    """Every pod's state and the keys the plan needs counted; None when some pod could not be
+    observed or counted this round."""
+    pods = observe_all(addresses, port, clients, naming)
+    if pods is None:
+        return None
+    return cluster_view(pods, clients, naming, lost_slots=lost_slots, pod_map=pod_map, hosts=hosts)
