@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.model import Action, Forget, PodState, Reset
-from clusterkit.core.reasons import Kind, Reason
+from clusterkit.core.reasons import Kind, Reason, about_pods
 
 
 @dataclass(frozen=True)
@@ -54,22 +54,18 @@ def drain(staying: Sequence[PodState], leaving: Sequence[PodState]) -> Drain:
     if holders:
         names = ", ".join(p.pod for p in holders)
         waiting.append(
-            Reason(
+            about_pods(
                 Kind.LEAVING_SLOTS,
                 f"slots of leaving pods {names} to move to staying masters",
-                nodes=tuple(p.node_id for p in holders),
-                pods=tuple(p.pod for p in holders),
+                holders,
             )
         )
     followers = [p for p in staying if p.me.is_replica and p.me.master_id in leaving_ids]
     if followers:
         names = ", ".join(p.pod for p in followers)
         waiting.append(
-            Reason(
-                Kind.LEAVING_FOLLOWERS,
-                f"replicas {names} to follow a staying master",
-                nodes=tuple(p.node_id for p in followers),
-                pods=tuple(p.pod for p in followers),
+            about_pods(
+                Kind.LEAVING_FOLLOWERS, f"replicas {names} to follow a staying master", followers
             )
         )
     for pod in members:
@@ -77,12 +73,11 @@ def drain(staying: Sequence[PodState], leaving: Sequence[PodState]) -> Drain:
         copies_kept = master is not None and master.me.is_master and bool(master.me.slots)
         if pod.keys and not copies_kept:
             waiting.append(
-                Reason(
+                about_pods(
                     Kind.LEAVING_KEYS,
                     f"leaving pod {pod.pod} to hold no keys ({pod.keys} left; a replica empties"
                     " once its master's slots have moved)",
-                    nodes=(pod.node_id,),
-                    pods=(pod.pod,),
+                    [pod],
                 )
             )
     if waiting:

@@ -12,7 +12,7 @@ from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
-from clusterkit.core.reasons import Kind, Reason
+from clusterkit.core.reasons import Kind, Reason, about_pods
 from clusterkit.core.slots import SlotRange, compact, format_ranges
 
 BASE_STATEFULSET = "redis"
@@ -265,13 +265,12 @@ def reassign_check(
     for pod in pods:
         holding = sorted(s for s in slots if pod.slot_keys[s])
         if holding:
-            return None, Reason(
+            return None, about_pods(
                 Kind.LOST_SLOT_KEYS,
                 f"REASSIGN_LOST_SLOTS is set, but pod {pod.pod} holds keys in lost slots"
                 f" {format_ranges(compact(holding))}: that data is not lost. Copy those"
                 " keys elsewhere (e.g. redis-cli --rdb), then rerun the Job",
-                nodes=(pod.node_id,),
-                pods=(pod.pod,),
+                [pod],
             )
     return None, None
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from clusterkit.core.model import Failover, PodState
-from clusterkit.core.reasons import Kind, Reason
+from clusterkit.core.reasons import Kind, Reason, about_pods
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,10 @@ def unreachable_shape(size: int, wanted: int, choice: MasterChoice) -> Reason:
 
 def spare_reason(choice: MasterChoice) -> Reason:
     names = ", ".join(p.pod for p in choice.spares)
-    return Reason(
+    return about_pods(
         Kind.SPARE,
         f"spare replicas {names} to be emptied (CLUSTER RESET), then become masters",
-        nodes=tuple(p.node_id for p in choice.spares),
-        pods=tuple(p.pod for p in choice.spares),
+        choice.spares,
     )
 
 
@@ -144,10 +143,9 @@ def surplus_reason(choice: MasterChoice) -> tuple[Reason, ...]:
         return ()
     names = ", ".join(p.pod for p in choice.surplus)
     return (
-        Reason(
+        about_pods(
             Kind.SURPLUS,
             f"surplus masters {names} to give their slots away, then follow a master",
-            nodes=tuple(p.node_id for p in choice.surplus),
-            pods=tuple(p.pod for p in choice.surplus),
+            choice.surplus,
         ),
     )

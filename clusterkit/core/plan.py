@@ -29,7 +29,7 @@ from clusterkit.core.model import (
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
 from clusterkit.core.openslots import as_if_closed, close_open_slots, open_slots
-from clusterkit.core.reasons import Kind, Reason
+from clusterkit.core.reasons import Kind, Reason, about_pods
 from clusterkit.core.replicas import assign_replicas
 from clusterkit.core.resize import (
     balance_steps,
@@ -109,13 +109,12 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> Reason | None:
         me = pod.me
         # (A master importing a slot holds keys of a move in progress: the open slot is closed.)
         if pod.keys and not me.slots and not me.is_replica and not me.migrations:
-            return Reason(
+            return about_pods(
                 Kind.DATA_OUTSIDE,
                 f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
                 " that data is outside the cluster and joining would discard it. Export or"
                 " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job",
-                nodes=(pod.node_id,),
-                pods=(pod.pod,),
+                [pod],
             )
     owner: dict[int, PodState] = {}
     for pod in pods:
@@ -125,14 +124,13 @@ def check_safety(shape: Shape, pods: Sequence[PodState]) -> Reason | None:
                 if first is not pod and not (
                     first.view_of(pod.node_id) and pod.view_of(first.node_id)
                 ):
-                    return Reason(
+                    return about_pods(
                         Kind.TWO_CLUSTERS,
                         f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
                         " each other: they are two separate clusters, and joining them would"
                         " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
                         " or give one an empty volume",
-                        nodes=(first.node_id, pod.node_id),
-                        pods=(first.pod, pod.pod),
+                        [first, pod],
                     )
     return None
 

@@ -6,9 +6,11 @@ concern its old identities), never by matching words in the sentence."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from clusterkit.core.model import PodState
 
 
 class Kind(StrEnum):
@@ -70,6 +72,13 @@ class Reason:
 
     def concerns(self, node_ids: Collection[str]) -> bool:
         return any(node in node_ids for node in self.nodes)
+
+
+def about_pods(kind: Kind, sentence: str, pods: Sequence[PodState]) -> Reason:
+    """A reason about these pods (their current nodes)."""
+    return Reason(
+        kind, sentence, nodes=tuple(p.node_id for p in pods), pods=tuple(p.pod for p in pods)
+    )
 
 
 def sentences(reasons: Collection[Reason]) -> list[str]:

@@ -9,7 +9,7 @@ from clusterkit.core.balance import balance_moves
 from clusterkit.core.drain import Drain
 from clusterkit.core.model import Action, Failover, PodState
 from clusterkit.core.openslots import move
-from clusterkit.core.reasons import Kind, Reason
+from clusterkit.core.reasons import Kind, Reason, about_pods
 from clusterkit.core.slots import SLOT_COUNT, SlotRange, compact
 
 
@@ -105,12 +105,7 @@ def balance_steps(
         # open (measured under load: 100-170 slots per scale out, closed by a later round).
         names = ", ".join(p.pod for p in down)
         return [], (
-            Reason(
-                Kind.NOT_OK,
-                f"{names} to see cluster_state ok before slots move",
-                nodes=tuple(p.node_id for p in down),
-                pods=tuple(p.pod for p in down),
-            ),
+            about_pods(Kind.NOT_OK, f"{names} to see cluster_state ok before slots move", down),
         )
     owned = {o: {s for r in ranges for s in r.slots()} for o, ranges in slots.items()}
     for m in moves:
