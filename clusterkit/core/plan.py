@@ -27,9 +27,9 @@ from clusterkit.core.model import (
     SetConfigEpoch,
 )
 from clusterkit.core.naming import PodNaming
-from clusterkit.core.nodes import BUS_PORT_OFFSET, NodeLine
+from clusterkit.core.nodes import BUS_PORT_OFFSET
 from clusterkit.core.openslots import as_if_closed, close_open_slots, open_slots
-from clusterkit.core.reasons import Kind, Reason, about_pods
+from clusterkit.core.reasons import Kind, Reason
 from clusterkit.core.replicas import assign_replicas
 from clusterkit.core.resize import (
     balance_steps,
@@ -38,6 +38,7 @@ from clusterkit.core.resize import (
     takeover_reason,
     unreplicated,
 )
+from clusterkit.core.safety import check_safety, foreign_refusal
 from clusterkit.core.slots import SlotRange, compact, even_split
 
 
@@ -83,72 +84,6 @@ def observed_shape(pods: Sequence[PodState]) -> Shape:
     view (a dead owner included). The sidecar plans with it: sizes are the Job's settings."""
     owners = {line.node_id for p in pods for line in p.nodes if line.is_master and line.slots}
     return Shape(len(pods), len(owners))
-
-
-def check_safety(shape: Shape, pods: Sequence[PodState]) -> Reason | None:
-    """Why to refuse, changing nothing: foreign nodes, data outside the cluster, two clusters."""
-    staying = sum(p.ordinal < shape.size for p in pods)
-    if staying != shape.size:
-        return Reason(
-            Kind.PODS_MISSING, f"observed {staying} pods but CLUSTER_SIZE is {shape.size}"
-        )
-    pods = sorted(pods, key=lambda p: p.ordinal)  # the same message whatever the input order
-    by_id: dict[str, PodState] = {}
-    for pod in pods:
-        if pod.node_id in by_id:
-            other = by_id[pod.node_id]
-            return Reason(
-                Kind.SAME_NODE_ID,
-                f"pods {other.pod} and {pod.pod} have the same Redis node id {pod.node_id}:"
-                " one data volume was copied from the other; give one of them an empty volume",
-                nodes=(pod.node_id,),
-                pods=(other.pod, pod.pod),
-            )
-        by_id[pod.node_id] = pod
-    for pod in pods:
-        me = pod.me
-        # (A master importing a slot holds keys of a move in progress: the open slot is closed.)
-        if pod.keys and not me.slots and not me.is_replica and not me.migrations:
-            return about_pods(
-                Kind.DATA_OUTSIDE,
-                f"pod {pod.pod} holds {pod.keys} keys but owns no slots and replicates nobody:"
-                " that data is outside the cluster and joining would discard it. Export or"
-                " delete those keys yourself (e.g. redis-cli --rdb), then rerun the Job",
-                [pod],
-            )
-    owner: dict[int, PodState] = {}
-    for pod in pods:
-        for slot_range in pod.me.slots if pod.me.is_master else ():
-            for slot in slot_range.slots():
-                first = owner.setdefault(slot, pod)
-                if first is not pod and not (
-                    first.view_of(pod.node_id) and pod.view_of(first.node_id)
-                ):
-                    return about_pods(
-                        Kind.TWO_CLUSTERS,
-                        f"pods {first.pod} and {pod.pod} both own slot {slot} and do not know"
-                        " each other: they are two separate clusters, and joining them would"
-                        " drop one side's keys. Merge them by hand (redis-cli --cluster fix)"
-                        " or give one an empty volume",
-                        [first, pod],
-                    )
-    return None
-
-
-def foreign_refusal(foreign: Sequence[tuple[PodState, NodeLine]]) -> Reason | None:
-    """Nodes that are no pod of this StatefulSet, not even an old identity of one."""
-    for pod, line in foreign:
-        return Reason(
-            Kind.FOREIGN_NODE,
-            f"pod {pod.pod} knows node {line.node_id} at {line.address.render()}"
-            f" ({','.join(sorted(line.flags))}), which is no pod of this StatefulSet, now or"
-            " before (its hostname names none of them). If these volumes belong to another"
-            " cluster, give this StatefulSet new ones; if it is a node you removed, run"
-            " CLUSTER FORGET on every node",
-            nodes=(line.node_id,),
-            pods=(pod.pod,),
-        )
-    return None
 
 
 def forgets(ghosts: Sequence[Ghost]) -> list[Action]:
@@ -294,7 +229,7 @@ def make_plan(
     # none of the plan's business.
     pods = [*staying, *(p for p in pods if p.ordinal >= shape.size and is_member(p, staying))]
     ghosts, foreign = find_ghosts(pods, pod_names, naming)
-    refusal = check_safety(shape, pods) or foreign_refusal(foreign)
+    refusal = check_safety(shape.size, pods) or foreign_refusal(foreign)
     if refusal:
         return Plan(refusal=refusal)
     if open_slots(pods):

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import cast
 
 import redis
@@ -26,59 +25,29 @@ from clusterkit.core.naming import PodNaming
 from clusterkit.core.slots import compact, format_ranges
 from clusterkit.core.waves import move_waves
 from clusterkit.io.access import Access
-from clusterkit.io.keycopies import KeyConflict, MoveFailed, dumps
+from clusterkit.io.keycopies import (
+    BATCH_KEYS,
+    MIGRATE_TIMEOUT_MS,
+    KeyConflict,
+    MoveFailed,
+    migrate_keys,
+)
+from clusterkit.io.moveprogress import Progress
 from clusterkit.io.redisio import PodConnector, Reply, pipelined, submit
+from clusterkit.io.setslot import setslot, setslots
 
 log = structlog.get_logger()
 
-BATCH_KEYS = 100
-"""Keys per MIGRATE (redis-cli: 10); one round trip each way per batch."""
-MIGRATE_TIMEOUT_MS = 60_000
-"""MIGRATE's own I/O timeout towards the target, as redis-cli's default."""
 KEY_SOCKET_SECONDS = MIGRATE_TIMEOUT_MS / 1000 + 10
 """Our socket waits longer than MIGRATE itself: a big key takes long, and its error says why."""
 MOVE_THREADS = 4
 CHUNK_SLOTS = 32
 """Handovers between one pair of masters done together, each step one pipeline for all: a crash
 leaves at most this many slots open, which the next round closes."""
-PROGRESS_SECONDS = 2.0
 ONLY_MASTERS = "Please use SETSLOT only with masters"
 """SETSLOT NODE to a master that gave away its last slot and became the target's replica."""
 TURNED_REPLICA = (ONLY_MASTERS, "UNBLOCKED force unblock")
 """Replies of a source that became a replica while (or before) it was told the new owner."""
-
-
-@dataclass
-class Progress:
-    """Slots and keys moved so far, logged every PROGRESS_SECONDS from any thread."""
-
-    total: int
-    """Slots to move in this batch."""
-    slots: int = 0
-    keys: int = 0
-    started: float = field(default_factory=time.monotonic)
-    logged: float = field(default_factory=time.monotonic)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, keys: int = 0, slots: int = 0) -> None:
-        with self.lock:
-            self.keys += keys
-            self.slots += slots
-            now = time.monotonic()
-            if now - self.logged < PROGRESS_SECONDS:
-                return
-            self.logged = now
-        log.info("slots_moving", **self.fields())
-
-    def fields(self) -> dict[str, object]:
-        seconds = time.monotonic() - self.started
-        return {
-            "slots_moved": self.slots,
-            "slots_total": self.total,
-            "keys_moved": self.keys,
-            "keys_per_second": round(self.keys / seconds) if seconds > 0 else 0,
-            "seconds": round(seconds, 3),
-        }
 
 
 def move_slots(
@@ -313,60 +282,18 @@ class Mover:
         target: redis.Redis,
         listed: list[bytes] | None = None,
     ) -> int:
-        """MIGRATE every key of the slot from source to target, a batch at a time; `listed` is
-        the slot's first GETKEYSINSLOT reply when already asked."""
-        auth = self.access.auth_args() if self.access else ()
-        moved = 0
-        previous: list[bytes] = []
-        while True:
-            if listed is None:
-                keys = list(
-                    source.execute_command("CLUSTER", "GETKEYSINSLOT", move.slot, BATCH_KEYS)
-                )
-            else:
-                keys, listed = listed, None
-            if not keys:
-                return moved
-            if keys == previous:
-                raise MoveFailed(f"keys of slot {move.slot} stay on the source after MIGRATE")
-            previous = keys
-            migrate = ("MIGRATE", move.target_ip, move.target_port, "", 0, MIGRATE_TIMEOUT_MS)
-            try:
-                reply = source.execute_command(*migrate, *auth, "KEYS", *keys)
-                count = 0 if reply in (b"NOKEY", "NOKEY") else len(keys)
-            except redis.ResponseError as exc:
-                if "BUSYKEY" not in str(exc):
-                    raise MoveFailed(f"MIGRATE of slot {move.slot}: {exc}") from None
-                # The keys not already on the target have moved; the rest move with REPLACE
-                # only when both copies are the same.
-                same, gone = self.same_on_both(move, source, target, keys)
-                if same:
-                    source.execute_command(*migrate, "REPLACE", *auth, "KEYS", *same)
-                    log.info("identical_keys_replaced", slot=move.slot, keys=len(same))
-                count = len(same) + gone
-            moved += count
-            self.progress.add(keys=count)
-            if move.handover and count == len(keys) < BATCH_KEYS:
-                # That was the last batch: a MIGRATING source creates no keys (it answers ASK
-                # for a key it does not have), so asking again would only cost a round trip.
-                return moved
-
-    def same_on_both(
-        self, move: MoveSlot, source: redis.Redis, target: redis.Redis, keys: list[bytes]
-    ) -> tuple[list[bytes], int]:
-        """(keys on both sides with equal values, keys no longer on the source); raises
-        KeyConflict when a key has different values on the two sides."""
-        mine, theirs = dumps(source, keys), dumps(target, keys)
-        both = [(k, a, b) for k, a, b in zip(keys, mine, theirs, strict=True) if a and b]
-        differ = [k for k, a, b in both if a != b]
-        if differ:
-            raise KeyConflict(
-                move.slot,
-                differ,
+        return migrate_keys(
+            move,
+            source,
+            target,
+            auth=self.access.auth_args() if self.access else (),
+            sides=(
                 f"{self.naming.pod_name(move.ordinal)} ({move.source_id})",
                 f"{self.naming.pod_name(move.target)} ({move.target_id})",
-            )
-        return [k for k, _, _ in both], sum(1 for a in mine if a is None)
+            ),
+            on_moved=lambda count: self.progress.add(keys=count),
+            listed=listed,
+        )
 
 
 def context(move: MoveSlot, naming: PodNaming) -> dict[str, object]:
@@ -379,40 +306,3 @@ def context(move: MoveSlot, naming: PodNaming) -> dict[str, object]:
 
 def owner(move: MoveSlot) -> str:
     return move.target_id
-
-
-def setslots(
-    client: redis.Redis,
-    moves: Sequence[MoveSlot],
-    state: str,
-    failed: dict[MoveSlot, str],
-    peer: Callable[[MoveSlot], str],
-    *,
-    accept: tuple[str, ...] = (),
-    closed_ok: bool = False,
-) -> list[MoveSlot]:
-    """`CLUSTER SETSLOT slot state peer(move)` for every move in one pipeline; returns the moves
-    it succeeded for (or failed with `accept`, or lost the connection with `closed_ok`), and
-    notes the others in `failed`."""
-    if not moves:
-        return []
-    replies = pipelined(client, [("CLUSTER", "SETSLOT", m.slot, state, peer(m)) for m in moves])
-    if closed_ok and isinstance(replies, redis.ConnectionError):
-        return list(moves)
-    done: list[MoveSlot] = []
-    for index, move in enumerate(moves):
-        reply = replies if isinstance(replies, Exception) else replies[index]
-        if isinstance(reply, Exception) and not any(marker in str(reply) for marker in accept):
-            failed[move] = f"CLUSTER SETSLOT {move.slot} {state}: {reply}"
-        else:
-            done.append(move)
-    return done
-
-
-def setslot(client: redis.Redis, slot: int, *args: str, accept: str | None = None) -> None:
-    """`CLUSTER SETSLOT slot args...`; an error reply other than `accept` stops the move."""
-    try:
-        client.execute_command("CLUSTER", "SETSLOT", slot, *args)
-    except redis.ResponseError as exc:
-        if accept is None or accept not in str(exc):
-            raise MoveFailed(f"CLUSTER SETSLOT {slot} {' '.join(args)}: {exc}") from None

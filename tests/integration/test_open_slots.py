@@ -14,11 +14,11 @@ from bootstrap.errors import ExitCode
 from devcluster.cluster import DevCluster
 from devcluster.health import slot_map, views, wait_healthy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS_PER_SLOT = 150
-"""More than one MIGRATE batch (clusterkit.io.migrate.BATCH_KEYS)."""
+"""More than one MIGRATE batch (clusterkit.io.keycopies.BATCH_KEYS)."""
 REJOIN_SECONDS = 60.0
 """A bound that stops a hang (a rejoin takes a few seconds)."""
 RANGES = {"redis-0": (0, 5460), "redis-1": (5461, 10922), "redis-2": (10923, 16383)}
@@ -227,6 +227,7 @@ def asking_get(client: redis.Redis, key: str) -> object:
     return pipe.execute()[1]
 
 
+@pytest.mark.slow
 def test_a_replica_that_lost_its_volume_rejoins_while_a_slot_stays_open(
     make_cluster: MakeCluster,
 ) -> None:
