@@ -1,4 +1,4 @@
-"""`python -m bootstrap`: form the Redis Cluster, then exit (see README for exit codes)."""
+"""`python -m bootstrap`: form the Redis Cluster, then exit (exit codes: docs/operations.md)."""
 
 from __future__ import annotations
 

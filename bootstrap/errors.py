@@ -1,4 +1,4 @@
-"""Why a run of the Job ends early, each with its own exit code (documented in the README)."""
+"""Why a run of the Job ends early, each with its own exit code (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ def run(settings: Settings) -> Outcome:
                 "the leaving pods are out of the cluster, but the empty dataset of"
                 f" {'; '.join(failed)} could not be written to disk, so a restart would load"
                 " its old keys: do not scale down yet. The Job's ACL user needs BGREWRITEAOF"
-                " and BGSAVE (README: Security); fix what the error names, then rerun the Job"
+                " and BGSAVE (docs/security.md); fix what the error names, then rerun the Job"
             )
         # The last event: what the person resizing waits for.
         size = settings.cluster_size

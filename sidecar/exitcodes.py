@@ -1,4 +1,4 @@
-"""Exit codes of `python -m sidecar` and `python -m sidecar fix-nodes-conf` (see README)."""
+"""Exit codes of `python -m sidecar` and `python -m sidecar fix-nodes-conf` (docs/operations.md)."""
 
 from __future__ import annotations
 

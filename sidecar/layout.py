@@ -252,5 +252,5 @@ class LayoutWatch:
             "quorum lost: half or more of the masters are unreachable, Redis cannot fail them"
             " over: " + "; ".join(parts) + ". Bring their node back; or, accepting that writes"
             " those masters took alone are lost if they return, run the Job once with"
-            " TAKEOVER_LOST_MASTERS=true (README: Lost quorum)"
+            " TAKEOVER_LOST_MASTERS=true (docs/operations.md: Lost quorum)"
         )

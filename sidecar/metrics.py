@@ -160,7 +160,7 @@ class Metrics:
             "selfform_quorum_lost",
             "1 when half or more of the slot-owning masters are unreachable in this node's view:"
             " Redis cannot fail them over, and the cluster stays down until they return or the"
-            " Job takes over with REASSIGN_LOST_SLOTS",
+            " Job takes over with TAKEOVER_LOST_MASTERS",
             registry=r,
         )
         self.unreachable_master_seconds = Gauge(

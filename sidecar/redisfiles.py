@@ -72,7 +72,7 @@ def render_auth(settings: SidecarSettings) -> RedisFiles:
         raise RedisFilesError(
             f"the users Secret mounted at USERS_DIR={users_dir} lacks the keys"
             f" {', '.join(missing)}: add a password for each of {', '.join(USER_NAMES)}"
-            f' (README "Security"), or only `{LEGACY_KEY}` for the single-password layout'
+            f" (docs/security.md), or only `{LEGACY_KEY}` for the single-password layout"
         )
     if settings.acl_file is None:
         raise RedisFilesError("ACL_FILE is not set: where should Redis's ACL file go?")

@@ -79,7 +79,7 @@ def acl_file(
 ) -> str:
     """The ACL file: `default` off, each user on with its password and rules (`app_rules`
     replaces the app's). `legacy`, the single-password layout's password, keeps working as the
-    `default` user with the app's rules while applications move to `app` (README "Security")."""
+    `default` user with the app's rules while applications move to `app` (docs/security.md)."""
     rules = {**USER_RULES, "app": app_rules.strip() or USER_RULES["app"]}
     default = f"user default on {password_hash(legacy)} {rules['app']}" if legacy else DEFAULT_OFF
     users = [f"user {n} on {password_hash(passwords[n])} {rules[n]}" for n in USER_NAMES]
