@@ -4,6 +4,7 @@ address range."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -43,10 +44,22 @@ def parse_events(output: str) -> list[dict[str, object]]:
     return events
 
 
+OCTETS_ENV = "DEVCLUSTER_OCTETS"
+"""Second octets this process's devclusters pick from, as FIRST-LAST (default 16-250). The test
+suite gives each pytest-xdist worker its own block, so two workers never race for one range."""
+
+
+def octets() -> range:
+    """The second octets free_octet picks from: DEVCLUSTER_OCTETS, else 16-250."""
+    first, _, last = os.environ.get(OCTETS_ENV, "16-250").partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
 def free_octet() -> int:
     """A 127.X.0.0/16 range whose DNS address is free, so devclusters (and tests) don't collide."""
+    choices = octets()
     for _ in range(50):
-        octet = random.randint(16, 250)
+        octet = random.choice(choices)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
                 probe.bind((f"127.{octet}.255.53", DNS_PORT))

@@ -10,8 +10,13 @@ import pytest
 from devcluster.cluster import DevCluster
 from devcluster.placement import BY_ORDINAL
 from devcluster.servers import missing_server
+from tests.integration.helpers import use_worker_octets
 
-pytestmark = pytest.mark.integration
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker's devclusters (and the tests' own loopback servers) take their
+    127.X.0.0/16 ranges from that worker's block of X, so two workers never race for one."""
+    use_worker_octets()
 
 
 @pytest.fixture

@@ -32,8 +32,9 @@ from sidecar.metrics import Metrics
 from sidecar.peers import Peers
 from sidecar.pingcheck import PingCheck, classify_ping
 from sidecar.settings import SidecarSettings
+from tests.integration.helpers import random_octet
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 PORT = 6379
 PASSWORD = "agent test pw"  # noqa: S105 - throwaway test servers
@@ -59,7 +60,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     problem = missing_server()
     if problem:
         pytest.fail(problem)
-    prefix = f"127.{random.randint(20, 250)}.{random.randint(0, 255)}"
+    prefix = f"127.{random_octet()}.{random.randint(0, 255)}"
     started: list[Server] = []
 
     def run(name: str, *args: str, cluster: bool = True, host: int | None = None) -> Server:
@@ -134,7 +135,7 @@ def test_pong_is_alive_and_ready_to_be_observed(
 
 
 def test_nothing_listening_is_down_not_hung(tmp_path: Path) -> None:
-    agent = agent_for(f"127.{random.randint(20, 250)}.99.99", tmp_path)
+    agent = agent_for(f"127.{random_octet()}.99.99", tmp_path)
     for _ in range(HUNG_AFTER_TIMEOUTS + 1):
         agent.turn()
     assert agent.state.liveness() == (True, "ok")  # Kubernetes restarts a crash by itself

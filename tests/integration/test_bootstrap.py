@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections.abc import Callable
 from typing import cast
@@ -12,13 +11,13 @@ import pytest
 import redis
 
 from bootstrap.errors import ExitCode
-from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.jobs import parse_events
 from devcluster.placement import ORDINAL_TRAP_SEED
+from tests.integration.helpers import missing_numbers, run_until_event, wait_for, write_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 KEYS = 500
 
@@ -37,37 +36,7 @@ def roles(cluster: DevCluster) -> dict[str, tuple[str, str, str]]:
     return {r["pod"]: (r["role"], r["master"], r["slots"]) for r in cluster.roles()}
 
 
-def write_keys(cluster: DevCluster, count: int) -> None:
-    client = cluster.cluster_client()
-    for i in range(count):
-        client.set(f"key:{i}", str(i))
-
-
-def missing_keys(cluster: DevCluster, count: int) -> list[int]:
-    client = cluster.cluster_client()
-    return [i for i in range(count) if client.get(f"key:{i}") != str(i)]
-
-
-def run_until_event(
-    cluster: DevCluster, event: str, timeout: float = 60.0, **overrides: str
-) -> list[str]:
-    """Start a Job, SIGKILL it right after it logs `event`; returns the events it logged."""
-    process = cluster.start_job(**overrides)
-    assert process.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        for line in process.stdout:
-            name = json.loads(line).get("event", "")
-            seen.append(name)
-            if name == event or time.monotonic() > deadline:
-                break
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    return seen
-
-
+@pytest.mark.smoke  # make check: 6 pods formed by the Job, keys written and read back
 def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(6, 1, seed=ORDINAL_TRAP_SEED)
     result = cluster.run_job()
@@ -88,7 +57,7 @@ def test_fresh_six_pods_form_three_masters_three_replicas(make_cluster: MakeClus
     replica, master = next(iter(replicas.items()))
     assert roles(cluster)[replica] == ("replica", master, "-")
     write_keys(cluster, 100)
-    assert missing_keys(cluster, 100) == []
+    assert missing_numbers(cluster, range(100)) == []
 
 
 def test_nine_pods_two_replicas_each(make_cluster: MakeCluster) -> None:
@@ -115,7 +84,7 @@ def test_rerun_on_a_formed_cluster_changes_nothing(make_cluster: MakeCluster) ->
     after = {pod: sorted(n.raw.split(" ")[0] for n in v) for pod, v in views(cluster).items()}
     assert after == before
     assert cluster.client("redis-0").cluster("info")["cluster_current_epoch"] == epochs
-    assert missing_keys(cluster, 50) == []
+    assert missing_numbers(cluster, range(50)) == []
 
 
 @pytest.mark.parametrize("killed_after", ["set_config_epoch", "assign_slots", "meet", "replicate"])
@@ -139,8 +108,10 @@ def form_masters_by_hand(cluster: DevCluster) -> redis.RedisCluster:
     hub = cluster.require().pod("redis-0")
     for client in masters[1:]:
         client.execute_command("CLUSTER", "MEET", hub.ip, 6379, 16379)
-    assert wait_for(
-        lambda: all(c.cluster("info")["cluster_state"] == "ok" for c in masters), timeout=30
+    wait_for(
+        lambda: all(c.cluster("info")["cluster_state"] == "ok" for c in masters),
+        "the hand-formed masters' cluster_state ok",
+        timeout=30,
     )
     state = cluster.require()
     return redis.RedisCluster(
@@ -153,6 +124,7 @@ def form_masters_by_hand(cluster: DevCluster) -> redis.RedisCluster:
 
 
 @pytest.mark.parametrize("killed_after", ["nodes_answering", "meet"])
+@pytest.mark.slow
 def test_job_killed_with_steps_left_on_a_cluster_with_keys_loses_none(
     make_cluster: MakeCluster, killed_after: str
 ) -> None:
@@ -169,7 +141,7 @@ def test_job_killed_with_steps_left_on_a_cluster_with_keys_loses_none(
     assert rerun.returncode == ExitCode.OK, rerun.events[-3:]
     assert wait_healthy(cluster, masters=3, replicas_per_master=1) == []
     assert roles(cluster)["redis-0"][2] == "0-5460"
-    assert missing_keys(cluster, KEYS) == []
+    assert missing_numbers(cluster, range(KEYS)) == []
     for replica in ("redis-3", "redis-4", "redis-5"):  # the replicas hold the keys too
         assert cluster.client(replica).dbsize() > 0
 
@@ -228,7 +200,11 @@ def test_node_with_keys_outside_the_cluster_is_refused(make_cluster: MakeCluster
     # A node serves keys only while its cluster is ok: make it a one-slot cluster for a moment.
     stray.config_set("cluster-require-full-coverage", "no")
     stray.execute_command("CLUSTER", "ADDSLOTS", slot)
-    assert wait_for(lambda: stray.cluster("info")["cluster_state"] == "ok")
+    wait_for(
+        lambda: stray.cluster("info")["cluster_state"] == "ok",
+        "redis-5's one-slot cluster ok",
+        timeout=10,
+    )
     stray.set("precious", "data")
     stray.execute_command("CLUSTER", "DELSLOTS", slot)
     stray.config_set("cluster-require-full-coverage", "yes")
@@ -249,7 +225,11 @@ def test_node_that_knows_a_foreign_node_is_refused(make_cluster: MakeCluster) ->
     other.client("redis-0").config_set("cluster-announce-hostname", "cache-0.cache-headless")
     ours.client("redis-2").execute_command("CLUSTER", "MEET", foreign.ip, 6379, 16379)
     # Our node must first learn the foreign node's id (handshake entries carry random ids).
-    assert wait_for(lambda: "handshake" not in str(ours.client("redis-2").cluster("nodes")))
+    wait_for(
+        lambda: "handshake" not in str(ours.client("redis-2").cluster("nodes")),
+        "redis-2's handshake with the foreign node done",
+        timeout=10,
+    )
     result = ours.run_job()
     assert result.returncode == ExitCode.REFUSED_UNSAFE
     assert "CLUSTER FORGET" in str((result.last("refused_unsafe") or {}).get("error"))
@@ -282,11 +262,3 @@ def test_wrong_password_exits_with_auth_code(make_cluster: MakeCluster) -> None:
     assert result.returncode == ExitCode.AUTH_FAILED
     assert "REDIS_PASSWORD_FILE" in str((result.last("auth_failed") or {}).get("error"))
     assert_untouched(cluster)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    try:
-        wait_until(check, timeout=timeout, what="the check", interval=0.1)
-    except WaitTimeout:
-        return False
-    return True

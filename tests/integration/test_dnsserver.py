@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.dnsserver import write_zone
+from tests.integration.helpers import random_octet
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ class Server:
 
 def _start(tmp_path: Path, zone: Path, attempt: int) -> Server | None:
     """Start one server; None if it exited before becoming ready (e.g. address in use)."""
-    ip = f"127.{random.randint(20, 250)}.53.1"
+    ip = f"127.{random_octet()}.53.1"
     ready = tmp_path / f"ready-{attempt}"
     log = tmp_path / f"server-{attempt}.log"
     pythonpath = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]

@@ -19,9 +19,9 @@ from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.placement import node_name, ordinal_trap_seed, zone_name
 from devcluster.rollout import fail_over
-from tests.integration.writers import missing_keys, write_keys, writing
+from tests.integration.helpers import formed_with_keys, missing_keys, write_keys, writing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 2000
@@ -58,12 +58,10 @@ def served(cluster: DevCluster, pods: list[str]) -> bool:
 
 
 def formed(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
-    cluster = make_cluster(6, 1, sidecar_env=FAST_DRIFT)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+    return formed_with_keys(make_cluster, KEYS, sidecar_env=FAST_DRIFT)
 
 
+@pytest.mark.slow
 def test_after_a_node_pool_upgrade_a_node_crash_costs_one_failover(
     make_cluster: MakeCluster,
 ) -> None:
@@ -133,6 +131,7 @@ def drift_repairs(cluster: DevCluster, pod: str) -> Counter[str]:
     return found
 
 
+@pytest.mark.slow
 def test_a_lost_quorum_is_reported_and_when_the_node_returns_every_replica_links_again(
     make_cluster: MakeCluster,
 ) -> None:
@@ -161,10 +160,8 @@ def test_a_lost_quorum_is_reported_and_when_the_node_returns_every_replica_links
 
 
 def formed_without_repair(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
-    cluster = make_cluster(6, 1, sidecar_env={**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"})
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+    no_repair = {**FAST_DRIFT, "DRIFT_MAX_STEPS_PER_HOUR": "0"}
+    return formed_with_keys(make_cluster, KEYS, sidecar_env=no_repair)
 
 
 def two_masters_on_one_node(cluster: DevCluster) -> tuple[str, list[str]]:
@@ -180,6 +177,7 @@ def two_masters_on_one_node(cluster: DevCluster) -> tuple[str, list[str]]:
     return node, [r["pod"] for r in cluster.roles() if r["role"] == "master" and r["node"] == node]
 
 
+@pytest.mark.slow
 def test_the_job_with_takeover_serves_a_lost_quorum_and_the_lost_masters_return_as_replicas(
     make_cluster: MakeCluster,
 ) -> None:
@@ -203,6 +201,7 @@ def test_the_job_with_takeover_serves_a_lost_quorum_and_the_lost_masters_return_
     assert missing_keys(cluster, keys) == []
 
 
+@pytest.mark.slow
 def test_the_job_without_takeover_leaves_a_lost_quorum_alone(make_cluster: MakeCluster) -> None:
     cluster, keys = formed_without_repair(make_cluster)
     node, lost = two_masters_on_one_node(cluster)

@@ -11,9 +11,9 @@ import pytest
 
 from devcluster.cluster import DevCluster
 from devcluster.health import views
-from tests.integration.writers import formed_with_keys, missing_keys
+from tests.integration.helpers import formed_with_keys, missing_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 2000
@@ -28,6 +28,7 @@ def listing(cluster: DevCluster, node_id: str) -> list[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_forgotten_node_is_not_met_back_when_a_peer_moves(make_cluster: MakeCluster) -> None:
     cluster, keys = formed_with_keys(make_cluster, KEYS)
     roles = cluster.roles()

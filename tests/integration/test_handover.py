@@ -13,9 +13,9 @@ from clusterkit.io.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import rollout
-from tests.integration.writers import formed_with_keys, missing_keys, writing
+from tests.integration.helpers import formed_with_keys, missing_keys, writing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 2000
@@ -64,6 +64,7 @@ def test_a_master_without_a_healthy_replica_stops_without_a_handover(
     assert missing_keys(cluster, before) == []
 
 
+@pytest.mark.slow
 def test_a_rolling_update_under_writes_loses_no_acknowledged_write(
     make_cluster: MakeCluster,
 ) -> None:

@@ -12,10 +12,17 @@ import pytest
 from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from tests.integration.running import JOB_SECONDS, RunningJob, open_or_split, outcome
-from tests.integration.writers import formed_with_keys, missing_keys, writing
+from tests.integration.helpers import (
+    JOB_SECONDS,
+    RunningJob,
+    formed_with_keys,
+    missing_keys,
+    open_or_split,
+    outcome,
+    writing,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 100_000
@@ -30,6 +37,7 @@ def moving_source(job: RunningJob) -> str:
     return ""
 
 
+@pytest.mark.slow
 def test_a_master_handing_over_in_the_middle_of_a_scale_out_loses_no_key(
     make_cluster: MakeCluster,
 ) -> None:

@@ -10,16 +10,22 @@ import pytest
 from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from tests.integration.running import JOB_SECONDS, RunningJob, outcome
-from tests.integration.writers import formed_with_keys, missing_keys
+from tests.integration.helpers import (
+    JOB_SECONDS,
+    RunningJob,
+    formed_with_keys,
+    missing_keys,
+    outcome,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 60_000
 """Enough that the scale out's moves last seconds, so the restart lands in the middle."""
 
 
+@pytest.mark.slow
 def test_a_pod_restarted_at_a_new_address_during_a_scale_out_is_followed(
     make_cluster: MakeCluster,
 ) -> None:

@@ -19,9 +19,9 @@ from devcluster import manifests
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.state import PodRecord
-from tests.integration.writers import missing_keys, write_keys
+from tests.integration.helpers import missing_keys, write_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 MakeCluster = Callable[..., DevCluster]
 PODS = 22
@@ -85,6 +85,7 @@ def black_holes(ips: Sequence[str], port: int) -> Iterator[None]:
             sock.close()
 
 
+@pytest.mark.slow
 def test_hung_or_black_holed_peers_never_fail_the_survivors_liveness(
     make_cluster: MakeCluster,
 ) -> None:

@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,18 @@ from clusterkit.io.redisio import connect
 from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.servers import server_bin
 from sidecar.settings import parse_sidecar_settings
-from tests.integration.kustomize import ROOT, by_kind, render, tool
+from tests.integration.helpers import random_octet
+from tests.integration.kustomize import (
+    ROOT,
+    TEST_MEMORY_LIMIT,
+    by_kind,
+    mounts_of,
+    render,
+    settings_env,
+    tool,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 VERSIONS = [f"1.{minor}.0" for minor in range(29, 38)]
 
@@ -110,41 +118,6 @@ def test_statefulset_runs_redis_behind_a_native_sidecar(objects: list[dict[str, 
     assert headless["spec"]["publishNotReadyAddresses"] is True
     assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
     assert by_kind(objects, "CronJob")["spec"]["suspend"] is True
-
-
-TEST_MEMORY_LIMIT = 64 * 1024 * 1024
-"""The memory limit the redis container's command is run with here (the base asks for 1Gi)."""
-
-
-def settings_env(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
-    """A container's environment as the kubelet gives it (Downward API values filled in)."""
-    configmaps = {
-        o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"
-    }
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(configmaps[source["configMapRef"]["name"]])
-    downward = {
-        "status.podIP": "10.1.2.3",
-        "metadata.name": "redis-4",
-        "metadata.namespace": "prod",
-        "spec.nodeName": "node-a",
-        "metadata.labels['topology.kubernetes.io/zone']": "zone-a",
-    }
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        elif "resourceFieldRef" in item["valueFrom"]:
-            # As the kubelet gives it: the small limit the shipped-config test runs Redis with.
-            assert item["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
-            env[item["name"]] = str(TEST_MEMORY_LIMIT)
-        else:
-            env[item["name"]] = downward[item["valueFrom"]["fieldRef"]["fieldPath"]]
-    return env
-
-
-def mounts_of(container: dict[str, Any]) -> dict[str, str]:
-    return {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
 
 
 def test_settings_in_the_manifests_parse_with_the_products_code(
@@ -260,7 +233,7 @@ def shipped_redis(objects: list[dict[str, Any]], tmp_path: Path) -> Iterator[red
     script = container["command"][2].replace("exec redis-server ", f"exec {server_bin()} ")
     for path in ("/etc/redis-auth/", "/etc/redis/", "/run/redis/"):
         script = script.replace(path, f"{tmp_path}{path}")
-    ip = f"127.{40 + int(time.time()) % 200}.77.1"
+    ip = f"127.{random_octet()}.77.1"
     env = {**settings_env(objects, container), "PATH": os.environ["PATH"]}
     process = subprocess.Popen(
         ["sh", "-c", f"{script} --bind {ip} --bind-source-addr {ip}"],
@@ -303,9 +276,11 @@ def test_shipped_redis_is_sized_from_its_memory_limit_with_the_aof_only(
     shipped_redis: redis.Redis, objects: list[dict[str, Any]]
 ) -> None:
     container = by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
-    percent = int(settings_env(objects, container)["MAXMEMORY_PERCENT"])
+    assert settings_env(objects, container)["MAXMEMORY_PERCENT"] == "70"
     reported = int(str(shipped_redis.config_get("maxmemory")["maxmemory"]))
-    assert reported == TEST_MEMORY_LIMIT // 100 * percent
+    # 70 % of the 64 MiB limit (67,108,864 bytes), as the container's shell computes it:
+    # 67108864 / 100 = 671088 (whole bytes), times 70.
+    assert reported == 46_976_160
     assert 0.6 * TEST_MEMORY_LIMIT <= reported <= 0.8 * TEST_MEMORY_LIMIT
     assert shipped_redis.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
     assert shipped_redis.config_get("save")["save"] == ""

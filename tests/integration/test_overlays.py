@@ -12,9 +12,8 @@ import pytest
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from sidecar.settings import parse_sidecar_settings
-from tests.integration.kustomize import ROOT, by_kind, render
-from tests.integration.test_manifests import settings_env
-from tests.integration.writers import missing_keys, write_keys
+from tests.integration.helpers import missing_keys, write_keys
+from tests.integration.kustomize import ROOT, by_kind, render, settings_env
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ from sidecar.agent import Agent
 from sidecar.health import HealthState
 from sidecar.metrics import Metrics
 from sidecar.settings import SidecarSettings
-from tests.integration.writers import missing_keys, write_keys
+from tests.integration.helpers import missing_keys, write_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 TRICKY = b"p a\"s\\s\\n\\t\\x41 %s%%'$(id) \xc3\xa9\xff\x00end\r\n"
 """Quotes, backslashes and `\\n`-like sequences, spaces, `%`, shell syntax, UTF-8 and non-UTF-8

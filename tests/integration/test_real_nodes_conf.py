@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +15,11 @@ import redis
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodesconf import parse_nodes_conf
 from clusterkit.io.redisio import connect
-from clusterkit.io.waiting import wait_until
 from devcluster.servers import missing_server, server_bin
 from sidecar.fixconf import fix_nodes_conf
+from tests.integration.helpers import random_octet, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 NAMING = PodNaming("redis", "redis", "default")
 PORT = 6379
@@ -41,10 +41,8 @@ class Server:
         return connect(self.ip, PORT, None, timeout=2.0)
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    # Errors mean "not up yet", or a file being rewritten.
-    retry_on = (redis.RedisError, OSError, ValueError)
-    wait_until(check, timeout=timeout, what=what, interval=0.1, retry_on=retry_on)
+NOT_YET = (redis.RedisError, OSError, ValueError)
+"""Errors that mean "not up yet", or a file being rewritten: retried by the waits."""
 
 
 def start(server: Server) -> None:
@@ -76,7 +74,7 @@ def start(server: Server) -> None:
             pytest.fail(f"{server_bin()} {server.ip} exited: {log.read_text()[-2000:]}")
         return bool(server.client().ping())
 
-    wait_for(f"{server_bin()} on {server.ip}", up, timeout=10.0)
+    wait_for(up, f"{server_bin()} on {server.ip}", 10.0, retry_on=NOT_YET)
 
 
 def stop(server: Server) -> None:
@@ -96,7 +94,7 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
     problem = missing_server()
     if problem:
         pytest.fail(problem)
-    prefix = f"127.{random.randint(20, 250)}.{random.randint(0, 255)}"
+    prefix = f"127.{random_octet()}.{random.randint(0, 255)}"
     made = []
     for i in range(3):
         (tmp_path / f"redis-{i}").mkdir()
@@ -125,7 +123,8 @@ def form(servers: list[Server]) -> dict[int, str]:
     for server, (low, high) in zip(servers, SLOTS, strict=True):
         assert server.client().execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
     for server in servers:
-        wait_for(f"3 nodes in {server.nodes_conf}", functools.partial(conf_complete, server), 30.0)
+        complete = functools.partial(conf_complete, server)
+        wait_for(complete, f"3 nodes in {server.nodes_conf}", 30.0, retry_on=NOT_YET)
     ids = {s.ordinal: str(s.client().execute_command("CLUSTER", "MYID")) for s in servers}
     for server in servers:
         stop(server)

@@ -10,7 +10,7 @@ import redis
 from clusterkit.io.redisio import connect, info_fields, scatter
 from devcluster.cluster import DevCluster
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 
 def test_scatter_returns_each_nodes_replies_in_order_with_errors_in_place(

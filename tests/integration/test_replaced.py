@@ -6,39 +6,30 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import pytest
 import redis
 from redis.crc import key_slot
 
 from bootstrap.errors import ExitCode
-from clusterkit.io.httpget import http_get
-from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
-from devcluster.manifests import load as load_manifests
+from tests.integration.helpers import formed_with_keys, missing_numbers, sidecar_get, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 600
 HEAL_SECONDS = 60.0
 BAN_SECONDS = 60.0
+CHURN = (redis.RedisError, OSError)
+"""Errors that mean "not yet" while pods come back: retried by the waits."""
 
 
-def formed_with_keys(make_cluster: MakeCluster) -> DevCluster:
-    cluster = make_cluster(6, 1)
-    assert cluster.run_job().returncode == 0
-    client = cluster.cluster_client()
-    for i in range(KEYS):
-        client.set(f"key:{i}", str(i))
-    return cluster
-
-
-def missing_keys(cluster: DevCluster, keys: Iterable[int] = range(KEYS)) -> list[int]:
-    client = cluster.cluster_client()
-    return [i for i in keys if client.get(f"key:{i}") != str(i)]
+def formed(make_cluster: MakeCluster) -> DevCluster:
+    """6 pods formed by the Job, holding KEYS numbered keys."""
+    return formed_with_keys(make_cluster, KEYS)[0]
 
 
 def node_ids(cluster: DevCluster, pods: list[str]) -> dict[str, str]:
@@ -66,20 +57,10 @@ def assert_healed(cluster: DevCluster, old: set[str]) -> None:
     left = wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=HEAL_SECONDS)
     assert left == [], left
     assert listed_anywhere(cluster, old) == {}
-    assert missing_keys(cluster) == []
+    assert missing_numbers(cluster, range(KEYS)) == []
 
 
-def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, str]:
-    port = load_manifests().sidecar_port
-    return http_get(f"http://{cluster.require().pod(pod).ip}:{port}{path}")
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = HEAL_SECONDS) -> None:
-    wait_until(
-        check, timeout=timeout, what=what, interval=0.3, retry_on=(redis.RedisError, OSError)
-    )
-
-
+@pytest.mark.slow
 def test_replica_then_masters_lose_their_volumes_heal_alone_and_old_ids_stay_gone(
     make_cluster: MakeCluster,
 ) -> None:
@@ -87,7 +68,7 @@ def test_replica_then_masters_lose_their_volumes_heal_alone_and_old_ids_stay_gon
     a replica's volume lost; a master's volume lost while its replica is alive (its old
     identity owns slots: kept until Redis promotes the replica, since forgetting it first
     would leave the slots ownerless); a master's volume lost after its replica took over."""
-    cluster = formed_with_keys(make_cluster)
+    cluster = formed(make_cluster)
     first_forget = time.monotonic()
 
     replica = replica_of(cluster, "redis-1")
@@ -107,7 +88,13 @@ def test_replica_then_masters_lose_their_volumes_heal_alone_and_old_ids_stay_gon
     took_over = replica_of(cluster, "redis-2")
     old_taken = node_ids(cluster, ["redis-2"])["redis-2"]
     cluster.stop_pods(["redis-2"])
-    wait_for(lambda: master_of(cluster, took_over) == "-", f"{took_over} to take over")
+    wait_for(
+        lambda: master_of(cluster, took_over) == "-",
+        f"{took_over} to take over",
+        HEAL_SECONDS,
+        interval=0.3,
+        retry_on=CHURN,
+    )
     cluster.wipe(["redis-2"])  # back, empty, at a new address
     assert_healed(cluster, {old_taken})
     assert master_of(cluster, "redis-2") == took_over
@@ -117,16 +104,17 @@ def test_replica_then_masters_lose_their_volumes_heal_alone_and_old_ids_stay_gon
     time.sleep(max(0.0, first_forget + BAN_SECONDS + 5 - time.monotonic()))
     assert listed_anywhere(cluster, {old_replica, old_master, old_taken}) == {}
     assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=10) == []
-    assert missing_keys(cluster) == []
+    assert missing_numbers(cluster, range(KEYS)) == []
 
 
+@pytest.mark.slow
 def test_two_replicas_of_different_masters_lost_at_once_heal_alone_for_good(
     make_cluster: MakeCluster,
 ) -> None:
     """Each new node may learn the other pod's old identity by gossip after that pod's sidecar
     told every node to forget it; once the 60 s ban ends, it would spread the id again. The
     sidecars keep forgetting their old ids for a while after they rejoined."""
-    cluster = formed_with_keys(make_cluster)
+    cluster = formed(make_cluster)
     lost = [replica_of(cluster, "redis-0"), replica_of(cluster, "redis-1")]
     old = set(node_ids(cluster, lost).values())
     forgotten_at = time.monotonic()
@@ -135,11 +123,11 @@ def test_two_replicas_of_different_masters_lost_at_once_heal_alone_for_good(
     time.sleep(max(0.0, forgotten_at + BAN_SECONDS + 5 - time.monotonic()))
     assert listed_anywhere(cluster, old) == {}
     assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=10) == []
-    assert missing_keys(cluster) == []
+    assert missing_numbers(cluster, range(KEYS)) == []
 
 
 def test_two_replicas_lost_at_once_while_the_job_runs(make_cluster: MakeCluster) -> None:
-    cluster = formed_with_keys(make_cluster)
+    cluster = formed(make_cluster)
     lost = [replica_of(cluster, "redis-0"), replica_of(cluster, "redis-2")]
     old = set(node_ids(cluster, lost).values())
     cluster.wipe(lost)
@@ -150,23 +138,30 @@ def test_two_replicas_lost_at_once_while_the_job_runs(make_cluster: MakeCluster)
     assert master_of(cluster, lost[1]) == "redis-2"
 
 
+@pytest.mark.slow
 def test_lost_shard_is_reported_refused_then_reassigned_on_request(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster = formed_with_keys(make_cluster)
+    cluster = formed(make_cluster)
     replica = replica_of(cluster, "redis-0")
     old = node_ids(cluster, ["redis-0", replica])
     lost_slots = set(range(5461))  # redis-0's share
     cluster.wipe(["redis-0", replica])
 
     def reported() -> bool:
-        status, body = probe(cluster, "redis-0", "/readyz")
+        status, body = sidecar_get(cluster, "redis-0", "/readyz")
         return status == 503 and "lost shard" in body and "REASSIGN_LOST_SLOTS" in body
 
-    wait_for(reported, "redis-0's /readyz to report the lost shard")
-    _, body = probe(cluster, "redis-0", "/readyz")
+    wait_for(
+        reported,
+        "redis-0's /readyz to report the lost shard",
+        HEAL_SECONDS,
+        interval=0.3,
+        retry_on=CHURN,
+    )
+    _, body = sidecar_get(cluster, "redis-0", "/readyz")
     assert "0-5460" in json.dumps(body)
-    _, metrics = probe(cluster, "redis-0", "/metrics")
+    _, metrics = sidecar_get(cluster, "redis-0", "/metrics")
     gauge = [
         line
         for line in metrics.splitlines()
@@ -186,8 +181,8 @@ def test_lost_shard_is_reported_refused_then_reassigned_on_request(
     assert listed_anywhere(cluster, set(old.values())) == {}
     kept = range(KEYS)
     survivors = [i for i in kept if key_slot(f"key:{i}".encode()) not in lost_slots]
-    assert survivors and missing_keys(cluster, survivors) == []
+    assert survivors and missing_numbers(cluster, survivors) == []
     client = cluster.cluster_client()
     client.set("key:after", "written")  # the reassigned slots serve again
     assert client.get("key:after") == "written"
-    assert probe(cluster, "redis-0", "/readyz")[0] == 200
+    assert sidecar_get(cluster, "redis-0", "/readyz")[0] == 200

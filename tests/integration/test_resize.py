@@ -12,10 +12,9 @@ import pytest
 from clusterkit.core.slots import SLOT_COUNT
 from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
-from tests.integration.test_bootstrap import run_until_event
-from tests.integration.writers import formed_with_keys, missing_keys, writing
+from tests.integration.helpers import formed_with_keys, missing_keys, run_until_event, writing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 3000
@@ -63,6 +62,7 @@ def slot_counts(cluster: DevCluster) -> dict[str, int]:
     return dict(next(iter(seen)))
 
 
+@pytest.mark.slow
 def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) -> None:
     cluster, before = formed_with_keys(make_cluster, KEYS)
     cluster.add_pods(3, replicas_per_master=2)
@@ -75,6 +75,7 @@ def test_six_to_nine_pods_at_two_replicas_per_master(make_cluster: MakeCluster) 
     assert not [e for e in result.events if e["event"] == "slot_moved"]
 
 
+@pytest.mark.slow
 def test_job_killed_in_the_middle_of_a_move_then_rerun_loses_nothing(
     make_cluster: MakeCluster,
 ) -> None:
@@ -98,7 +99,7 @@ def assert_balanced(cluster: DevCluster, masters: int) -> None:
     assert all(abs(c - share) <= share * 0.01 for c in counts.values()), counts
 
 
-def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
+def six_scaled_out_to_eight(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
     """6 pods holding KEYS keys, scaled out to 8 by the Job; returns the cluster and the keys."""
     cluster, before = formed_with_keys(make_cluster, KEYS)
     cluster.add_pods(2)
@@ -119,6 +120,7 @@ def known_ids(cluster: DevCluster) -> set[str]:
     return {n.node_id for lines in views(cluster).values() for n in lines}
 
 
+@pytest.mark.slow
 def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
     make_cluster: MakeCluster,
 ) -> None:
@@ -162,10 +164,11 @@ def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
     assert rerun.returncode == 0 and rerun.last("already_formed") is not None
 
 
+@pytest.mark.slow
 def test_scale_in_with_the_job_killed_at_several_points_then_rerun_loses_nothing(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = eight_pods_with_keys(make_cluster)
+    cluster, before = six_scaled_out_to_eight(make_cluster)
     for event in ("pods_beyond_cluster_size", "slot_moved", "moves_done", "forget"):
         seen = run_until_event(cluster, event, CLUSTER_SIZE="6")
         assert event in seen, seen[-3:]
@@ -174,20 +177,22 @@ def test_scale_in_with_the_job_killed_at_several_points_then_rerun_loses_nothing
     assert_back_to_six(cluster, before)
 
 
+@pytest.mark.slow
 def test_two_jobs_scaling_in_at_once_end_with_one_balanced_cluster(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = eight_pods_with_keys(make_cluster)
+    cluster, before = six_scaled_out_to_eight(make_cluster)
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: cluster.run_job(timeout=300, CLUSTER_SIZE="6"), range(2)))
     assert [r.returncode for r in results] == [0, 0], [r.events[-2:] for r in results]
     assert_back_to_six(cluster, before)
 
 
+@pytest.mark.slow
 def test_both_lowered_at_once_is_a_lost_shard_until_the_pods_come_back(
     make_cluster: MakeCluster,
 ) -> None:
-    cluster, before = eight_pods_with_keys(make_cluster)
+    cluster, before = six_scaled_out_to_eight(make_cluster)
     cluster.remove_pods(2)  # the StatefulSet scaled down before the Job drained anything
     refused = cluster.run_job(timeout=120, CLUSTER_SIZE="6")
     assert refused.returncode == 5, refused.events[-3:]

@@ -12,9 +12,9 @@ import pytest
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import fail_over
-from tests.integration.writers import missing_keys, write_keys
+from tests.integration.helpers import formed_with_keys, missing_keys, numbered_keys, write_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 3000
@@ -25,10 +25,7 @@ FAILOVER_SECONDS = 60.0
 
 
 def eight_pods_with_keys(make_cluster: MakeCluster) -> tuple[DevCluster, dict[str, str]]:
-    cluster = make_cluster(8, 1)
-    assert cluster.run_job().returncode == 0
-    write_keys(cluster, KEYS)
-    return cluster, {f"key:{i}": str(i) for i in range(KEYS)}
+    return formed_with_keys(make_cluster, KEYS, pods=8)
 
 
 def assert_scaled_in_to_six(cluster: DevCluster, keys: dict[str, str]) -> None:
@@ -71,7 +68,7 @@ def test_acl_scale_in_empties_the_leaving_disks_and_they_rejoin_empty_later(
     cluster = make_cluster(9, 2, users=True)
     assert cluster.run_job().returncode == 0
     write_keys(cluster, KEYS)
-    keys = {f"key:{i}": str(i) for i in range(KEYS)}
+    keys = numbered_keys(KEYS)
     result = cluster.run_job(timeout=JOB_SECONDS, CLUSTER_SIZE="6", REPLICAS_PER_MASTER="1")
     assert result.returncode == 0, result.events[-3:]
     assert not [e for e in result.events if e["event"] == "step_failed"], result.events[-5:]

@@ -23,9 +23,9 @@ from devcluster import certs
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.manifests import load as load_manifests
-from tests.integration.writers import missing_keys, write_keys, writing
+from tests.integration.helpers import missing_keys, write_keys, writing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 1000
@@ -73,6 +73,7 @@ def refused(client: redis.Redis, *command: object) -> str:
     raise AssertionError(f"{command[:2]} was allowed: {reply!r}")
 
 
+@pytest.mark.slow
 def test_failover_full_restart_replaced_node_and_scale_out_over_tls_lose_no_key(
     make_cluster: MakeCluster,
 ) -> None:
@@ -242,6 +243,7 @@ def test_a_renewed_certificate_is_served_without_restarting_redis(
     assert missing_keys(cluster, keys()) == []
 
 
+@pytest.mark.slow
 def test_a_single_password_secret_still_works_beside_users(make_cluster: MakeCluster) -> None:
     """The single-password layout: only `password` in the Secret (the programs fall back to
     it as the default user); then with the users added beside it, the old password keeps

@@ -10,31 +10,30 @@ import pytest
 import redis
 
 from clusterkit.io.httpget import http_get
-from clusterkit.io.waiting import WaitTimeout, wait_until
+from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.manifests import load as load_manifests
+from tests.integration.helpers import formed_with_keys, sidecar_get, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 300
 
 
+SHIFTING = (redis.RedisError, OSError, StopIteration, KeyError)
+"""Errors that mean "not yet" in the waits: nodes come and go while we poll."""
+
+
 def probe(cluster: DevCluster, pod: str, path: str) -> tuple[int, dict[str, object]]:
-    status, body = http_get(
-        f"http://{cluster.require().pod(pod).ip}:{load_manifests().sidecar_port}{path}"
-    )
+    status, body = sidecar_get(cluster, pod, path)
     return status, (json.loads(body) if body.startswith("{") else {"raw": body})
 
 
 def formed(make_cluster: MakeCluster, pods: int = 6) -> DevCluster:
-    cluster = make_cluster(pods, 1)
-    assert cluster.run_job().returncode == 0
-    client = cluster.cluster_client()
-    for i in range(KEYS):
-        client.set(f"key:{i}", str(i))
-    return cluster
+    """`pods` pods formed by the Job, holding KEYS numbered keys."""
+    return formed_with_keys(make_cluster, KEYS, pods)[0]
 
 
 def all_keys_readable(cluster: DevCluster) -> bool:
@@ -46,22 +45,18 @@ def role(cluster: DevCluster, pod: str) -> str:
     return next(r["role"] for r in cluster.roles() if r["pod"] == pod)
 
 
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    # Errors: nodes come and go while we poll.
-    retry_on = (redis.RedisError, OSError, StopIteration, KeyError)
-    try:
-        wait_until(check, timeout=timeout, what="the check", interval=0.2, retry_on=retry_on)
-    except WaitTimeout:
-        return False
-    return True
-
-
 def test_readiness_is_503_before_the_job_and_200_after_and_metrics_follow(
     make_cluster: MakeCluster,
 ) -> None:
     cluster = make_cluster(6, 1)
     # Once the sidecar has seen its Redis: up, but not ready before the Job formed the cluster.
-    assert wait_for(lambda: "not formed" in str(probe(cluster, "redis-0", "/readyz")[1]), 10)
+    wait_for(
+        lambda: "not formed" in str(probe(cluster, "redis-0", "/readyz")[1]),
+        "redis-0's /readyz to say not formed",
+        10,
+        interval=0.2,
+        retry_on=SHIFTING,
+    )
     assert probe(cluster, "redis-0", "/readyz")[0] == 503
     assert probe(cluster, "redis-0", "/livez")[0] == 200
     assert probe(cluster, "redis-0", "/startupz")[0] == 200
@@ -71,12 +66,18 @@ def test_readiness_is_503_before_the_job_and_200_after_and_metrics_follow(
         def ready(pod: str = pod) -> bool:
             return probe(cluster, pod, "/readyz")[0] == 200
 
-        assert wait_for(ready, 15), pod
+        wait_for(ready, f"{pod}'s /readyz 200", 15, interval=0.2, retry_on=SHIFTING)
     status, node = probe(cluster, "redis-4", "/node")
     assert status == 200 and node["pod"] == "redis-4" and len(str(node["node_id"])) == 40
     url = f"http://{cluster.require().pod('redis-1').ip}:9380/metrics"
     # redis-1's loop sees the formed cluster on its next turn, not at the instant the Job ends.
-    assert wait_for(lambda: "selfform_cluster_state_ok 1.0" in http_get(url)[1], 15)
+    wait_for(
+        lambda: "selfform_cluster_state_ok 1.0" in http_get(url)[1],
+        "redis-1's metrics to say cluster_state ok",
+        15,
+        interval=0.2,
+        retry_on=SHIFTING,
+    )
     assert_masters_report_replicas_lag_and_placement(cluster)
 
 
@@ -105,14 +106,30 @@ def assert_masters_report_replicas_lag_and_placement(cluster: DevCluster) -> Non
             text = http_get(url)[1]
             return all(w in text for w in wanted)
 
-        assert wait_for(reported, 40), (master, http_get(url)[1][-2000:])
+        def tail(url: str = url) -> str:
+            return http_get(url)[1][-2000:]
+
+        wait_for(
+            reported,
+            f"{master}'s metrics to report its replica, lag and placement",
+            40,
+            interval=0.2,
+            retry_on=SHIFTING,
+            last_seen=tail,
+        )
 
 
 def test_deleted_master_pod_comes_back_as_replica(make_cluster: MakeCluster) -> None:
     cluster = formed(make_cluster)
     replica = next(r["pod"] for r in cluster.roles() if r["master"] == "redis-0")
     cluster.stop_pods(["redis-0"])
-    assert wait_for(lambda: role(cluster, replica) == "master", 30)
+    wait_for(
+        lambda: role(cluster, replica) == "master",
+        f"{replica} to take over",
+        30,
+        interval=0.2,
+        retry_on=SHIFTING,
+    )
     cluster.start_pods(["redis-0"])
     assert wait_healthy(cluster, masters=3, replicas_per_master=1, timeout=30) == []
     assert role(cluster, "redis-0") == "replica"
@@ -130,6 +147,7 @@ def test_all_pods_restarted_with_new_addresses_heal(make_cluster: MakeCluster) -
     assert all_keys_readable(cluster)
 
 
+@pytest.mark.slow
 def test_all_pods_restarted_with_half_the_dns_records_late(make_cluster: MakeCluster) -> None:
     cluster = formed(make_cluster)
     late = ["redis-1", "redis-3", "redis-5"]
@@ -158,6 +176,7 @@ def test_corrupt_nodes_conf_holds_redis_back(make_cluster: MakeCluster) -> None:
     assert "nodes.conf" in termination and "corrupt" in termination
 
 
+@pytest.mark.slow
 def test_liveness_stays_200_while_redis_loads_a_large_dataset(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(6, 1)
     assert cluster.run_job().returncode == 0
@@ -175,8 +194,20 @@ def test_liveness_stays_200_while_redis_loads_a_large_dataset(make_cluster: Make
     # Rewrite the AOF into an RDB base: Redis answers LOADING while it reads RDB (it checks for
     # clients every 2 MB), whereas our 1,500 huge MSETs would be replayed without a break.
     client.bgrewriteaof()
-    assert wait_for(lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0, 60)
-    assert wait_for(lambda: client.info("persistence")["aof_rewrite_scheduled"] == 0, 60)
+    wait_for(
+        lambda: client.info("persistence")["aof_rewrite_in_progress"] == 0,
+        "the AOF rewrite to end",
+        60,
+        interval=0.2,
+        retry_on=SHIFTING,
+    )
+    wait_for(
+        lambda: client.info("persistence")["aof_rewrite_scheduled"] == 0,
+        "no AOF rewrite scheduled",
+        60,
+        interval=0.2,
+        retry_on=SHIFTING,
+    )
     cluster.stop_pods([owner])
     cluster.start_pods([owner])
     pod_ip = cluster.require().pod(owner).ip

@@ -11,10 +11,9 @@ import pytest
 from clusterkit.io.waiting import wait_until
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
-from tests.integration.running import RunningJob, open_or_split, outcome
-from tests.integration.writers import missing_keys, write_keys
+from tests.integration.helpers import RunningJob, missing_keys, open_or_split, outcome, write_keys
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
 MakeCluster = Callable[..., DevCluster]
 KEYS = 60_000
@@ -23,6 +22,7 @@ JOB_SECONDS = 300.0
 """A bound that stops a hang (each Job alone takes seconds)."""
 
 
+@pytest.mark.slow
 def test_a_scale_in_overtaken_by_a_later_job_ends_in_the_later_settings(
     make_cluster: MakeCluster,
 ) -> None:
@@ -48,6 +48,7 @@ def test_a_scale_in_overtaken_by_a_later_job_ends_in_the_later_settings(
     assert open_or_split(cluster, KEYS) == []
 
 
+@pytest.mark.slow
 def test_a_scale_out_overtaken_by_a_later_scale_in_ends_in_the_later_settings(
     make_cluster: MakeCluster,
 ) -> None:
