@@ -170,22 +170,31 @@ def test_rate_limit_first_call_is_allowed_at_any_clock() -> None:
     assert RateLimit(seconds=5.0).allow("a", now=-1e9)
 
 
-@given(
-    seconds=st.floats(0.1, 100),
-    calls=st.lists(
-        st.tuples(st.sampled_from("abc"), st.floats(0, 50, allow_nan=False)), max_size=40
-    ),
-)
-def test_rate_limit_property(seconds: float, calls: list[tuple[str, float]]) -> None:
-    limit = RateLimit(seconds=seconds)
-    now = 0.0
-    last: dict[str, float] = {}
-    for key, step in calls:
-        now += step
-        expected = key not in last or now - last[key] >= seconds
-        assert limit.allow(key, now=now) is expected
-        if expected:
-            last[key] = now
+# (key, clock, allowed?) with a 2.5 s window: each key's window starts at its last *allowed*
+# call, a refused call does not restart it, and keys never share a window.
+INTERLEAVED = [
+    ("a", 0.0, True),
+    ("b", 0.0, True),
+    ("a", 0.0, False),
+    ("a", 2.4, False),
+    ("c", 2.4, True),
+    ("a", 2.5, True),  # exactly 2.5 s after a's last allowed call
+    ("b", 2.5, True),
+    ("c", 4.8, False),  # 2.4 s after c's first call
+    ("a", 4.9, False),  # refused: a's window restarted at 2.5
+    ("b", 4.99, False),  # ahead of its window by a hair
+    ("a", 5.0, True),
+    ("b", 30.0, True),
+    ("a", 30.0, True),
+    ("a", 32.4, False),
+]
+
+
+def test_rate_limit_over_interleaved_keys() -> None:
+    limit = RateLimit(seconds=2.5)
+    assert [limit.allow(key, now=now) for key, now, _ in INTERLEAVED] == [
+        allowed for _, _, allowed in INTERLEAVED
+    ]
 
 
 # --- pod_map_from -----------------------------------------------------------------------------

@@ -159,11 +159,12 @@ def test_missing_required_settings_are_all_named() -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "replicas"), [(6, 1), (3, 0), (9, 2), (12, 3), (8, 1), (300, 1), (4, 0)]
+    ("size", "replicas", "masters"),
+    [(6, 1, 3), (3, 0, 3), (9, 2, 3), (12, 3, 3), (8, 1, 4), (300, 1, 150), (4, 0, 4)],
 )
-def test_cluster_size_allowed(size: int, replicas: int) -> None:
+def test_cluster_size_allowed(size: int, replicas: int, masters: int) -> None:
     s = settings_from(CLUSTER_SIZE=str(size), REPLICAS_PER_MASTER=str(replicas))
-    assert s.masters == size // (1 + replicas) >= 3
+    assert s.masters == masters
 
 
 @pytest.mark.parametrize(
