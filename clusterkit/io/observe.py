@@ -122,23 +122,6 @@ def count_slot_keys(
     return counted
 
 
-def with_slot_keys(
-    pods: Sequence[PodState],
-    clients: dict[int, redis.Redis],
-    naming: PodNaming,
-    *,
-    lost_slots: LostSlots = LostSlots.KEEP,
-    pod_map: dict[str, str] | None = None,
-) -> list[PodState] | None:
-    """`pods` with the keys counted in every slot the plan decides by who holds keys: the open
-    slots and, when lost shards are reassigned, their slots. Both programs plan on this (None:
-    some pod could not be counted this round)."""
-    counted = open_slots(pods)
-    if lost_slots is LostSlots.REASSIGN:
-        counted |= lost_slot_set(find_ghosts(pods, pod_map, naming)[0])
-    return count_slot_keys(pods, counted, clients, naming) if counted else list(pods)
-
-
 @dataclass(frozen=True)
 class ClusterView:
     """One round's observation of the whole cluster: everything the planner is given."""
@@ -164,14 +147,20 @@ def cluster_view(
     pod_map: Mapping[str, str] | None = None,
     hosts: Mapping[int, str] | None = None,
 ) -> ClusterView | None:
-    """The view of pods observed already; None when their slot keys could not be counted."""
+    """The view of pods observed already, with the keys counted in every slot the plan decides
+    by who holds keys: the open slots and, when lost shards are reassigned, theirs. None when
+    some pod could not be counted this round."""
     known = dict(pod_map or {})
     for pod in pods:
         known.update(pod_map_from(pod.nodes, naming))
-    counted = with_slot_keys(pods, clients, naming, lost_slots=lost_slots, pod_map=known)
+    opened = open_slots(pods)
+    decided = set(opened)
+    if lost_slots is LostSlots.REASSIGN:
+        decided |= lost_slot_set(find_ghosts(pods, known, naming)[0])
+    counted = count_slot_keys(pods, decided, clients, naming) if decided else list(pods)
     if counted is None:
         return None
-    return ClusterView(tuple(counted), known, dict(hosts or {}), frozenset(open_slots(pods)))
+    return ClusterView(tuple(counted), known, dict(hosts or {}), frozenset(opened))
 
 
 def observe_cluster(
