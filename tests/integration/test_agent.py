@@ -222,17 +222,8 @@ def test_a_hung_redis_turns_liveness_503_after_the_threshold(
 def test_a_failed_heal_leaves_readiness_to_redis_and_the_pod_map_is_kept(
     start: Callable[..., Server], tmp_path: Path
 ) -> None:
-    master = start("redis-0", host=0)
-    replica = start("redis-1", host=1)
-    master.client().execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
-    master.client().execute_command("CLUSTER", "MEET", replica.ip, PORT, PORT + 10000)
+    master, replica = formed_pair(start)
     master_id, replica_id = master.node_id(), replica.node_id()
-    wait_until(
-        lambda: replica.client().execute_command("CLUSTER", "REPLICATE", master_id),
-        timeout=15,
-        what="the replica to know its master",
-        retry_on=(redis.ResponseError,),
-    )
     wait_until(
         lambda: master.client().cluster("info")["cluster_state"] == "ok",
         timeout=20,
