@@ -22,9 +22,11 @@ lint: $(VENV)/.installed
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
 
-# pytest-xdist workers for the parallel steps (2 cores; most integration tests wait on Redis's
-# timers, not the CPU). The tests marked `serial` then run alone, in one process.
-WORKERS ?= 2
+# pytest-xdist workers for the parallel steps (most integration tests wait on Redis's timers, not
+# the CPU). Off by default (0: one process): with WORKERS=2 the Redis pass was green in 10 min,
+# but two Valkey passes each lost one test to a server that exited at startup (a devcluster pod,
+# 'valkey-server ... exited'); not yet shown to be safe. The `serial` tests always run alone.
+WORKERS ?= 0
 PARALLEL := -n $(WORKERS) --dist worksteal
 VALKEY := REDIS_SERVER_BIN=valkey-server REDIS_CLI_BIN=valkey-cli
 
