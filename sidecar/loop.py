@@ -161,6 +161,10 @@ class Loop:
             self.metrics.heal_failures.inc()
             log.warning("heal_failed", error=str(exc))
             steps.failed = str(exc)
+        except Exception as exc:  # a bug met in a step (a peer's odd reply): never unready for it
+            log.exception("step_crashed", error=repr(exc))
+            self.metrics.loop_errors.inc()
+            steps.failed = f"sidecar error: {exc!r} (its log has the traceback)"
         return steps
 
     def sentence(

@@ -346,9 +346,9 @@ def test_an_unexpected_error_in_a_step_is_counted_and_the_loop_turns_on(
         my_id=str,
     )
     sentence = agent.turn()
-    assert sentence.startswith("sidecar error: KeyError")
+    assert "sidecar error: KeyError" in sentence
     assert sample(agent, "sidecar_loop_errors_total") == 1
-    assert agent.state.ready is False
+    assert agent.state.ready is True  # a bug in a step about peers is no reason to be unready
     assert agent.state.sidecar_liveness() == (True, "ok")  # the turn finished
     agent.loop.peers = agent.peers  # the bug goes away: the next turn serves as before
     assert agent.turn() == "master of 16384 slots"
