@@ -128,6 +128,16 @@ def cmd_kill(cluster: DevCluster, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kill_redis(cluster: DevCluster, args: argparse.Namespace) -> int:
+    cluster.kill_redis(args.pod)
+    print(f"{args.pod}: Redis killed (SIGKILL), its sidecar still running")
+    if args.back_after is not None:
+        time.sleep(args.back_after)
+        cluster.start_redis(args.pod)
+        print(f"{args.pod}: Redis started again after {args.back_after:.1f} s, with its data")
+    return 0
+
+
 def cmd_drain_node(cluster: DevCluster, args: argparse.Namespace) -> int:
     started = time.monotonic()
 
@@ -234,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--crash", action="store_true", help="SIGKILL, no preStop hook: a killed container"
     )
     kill.set_defaults(func=cmd_kill)
+    kill_redis = sub.add_parser(
+        "kill-redis",
+        help="crash a pod's Redis (SIGKILL, as an OOM kill does) while its sidecar runs on",
+    )
+    kill_redis.add_argument("pod")
+    kill_redis.add_argument(
+        "--back-after",
+        type=float,
+        metavar="SECONDS",
+        help="then start it again with its data, as the kubelet restarts a container",
+    )
+    kill_redis.set_defaults(func=cmd_kill_redis)
     add_node_commands(sub)
     roll = sub.add_parser(
         "rollout", help="a StatefulSet rolling update: every pod restarted, highest ordinal first"

@@ -200,6 +200,26 @@ class DevCluster(ClusterReading, NodeOperations, JobRunner):
             return {}
         return answer if isinstance(answer, dict) else {}
 
+    def kill_redis(self, name: str) -> None:
+        """SIGKILL the pod's Redis only, as an OOM kill or a segfault does: its sidecar runs on,
+        the pod keeps its address and its data (what Redis had written to disk)."""
+        state = self.require()
+        pod = state.pod(name)
+        processes.kill(pod.pid, server_marker())
+        pod.pid = None
+        self.dirs.save(state)
+
+    def start_redis(self, name: str) -> None:
+        """The kubelet restarts the pod's Redis container: same address, same data, the sidecar
+        still running. Returns once Redis answers (LOADING counts)."""
+        state = self.require()
+        pod = state.pod(name)
+        pod.pid = processes.start_redis(self.dirs.pod_dir(name) / "redis.conf")
+        self.dirs.save(state)
+        fqdn = state.naming.pod_fqdn(pod.ordinal)
+        access = self.credentials.access()
+        processes.wait_for_redis(pod.ip, state.port, access, server_name=fqdn, pid=pod.pid)
+
     def restart(self, names: Iterable[str]) -> None:
         names = list(names)
         self.stop_pods(names)

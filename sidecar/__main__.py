@@ -112,6 +112,8 @@ def run(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     PingCheck(
         settings.pod_ip, settings.cluster.redis_port, agent.access, state, settings.pod_fqdn
     ).start(stop)
+    if agent.crash_watch is not None:
+        agent.crash_watch.start(stop)
     agent.startup()  # a failure is reported on /startupz; the loop still turns for the probes
     agent.run(stop)
     server.shutdown()

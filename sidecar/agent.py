@@ -14,6 +14,7 @@ from clusterkit.io.access import NO_ACCESS
 from clusterkit.io.dnsio import resolve_first
 from clusterkit.io.redisio import connect
 from clusterkit.io.settings import SettingsError
+from sidecar.crashwatch import CrashWatch
 from sidecar.fixconf import read_pod_map
 from sidecar.health import HealthState
 from sidecar.layout import LayoutWatch
@@ -27,6 +28,8 @@ from sidecar.tlsreload import TlsReload
 
 PING_TIMEOUT_SECONDS = 2.0
 PEER_TIMEOUT_SECONDS = 1.0
+CRASH_PING_TIMEOUT_SECONDS = 0.5
+"""The crash watch's PING: a refusal comes at once; a slower answer is no crash either way."""
 
 
 class Agent:
@@ -77,6 +80,18 @@ class Agent:
             connect_peer=self.peer_client,
             my_id=lambda: self.state.node_id,
         )
+        self.crash_watch = (
+            CrashWatch(
+                state,
+                self.access,
+                own=self.own_client(CRASH_PING_TIMEOUT_SECONDS),
+                refusals=settings.crash_refusals,
+                probe_seconds=settings.crash_probe_seconds,
+                domains=lambda: self.layout.domains if self.layout is not None else {},
+            )
+            if settings.crash_failover
+            else None
+        )
         self.loop = Loop(
             settings,
             state,
@@ -84,6 +99,7 @@ class Agent:
             peers=self.peers,
             rejoin=rejoin,
             layout=self.layout,
+            crash=self.crash_watch,
             tls_reload=TlsReload(
                 settings.cluster, lambda outcome: self.metrics.tls_reloads.labels(outcome).inc()
             ),

@@ -20,6 +20,7 @@ from clusterkit.core.slots import format_ranges
 from clusterkit.io.atomicfile import write_atomically
 from clusterkit.io.redisio import info_fields
 from sidecar import stats
+from sidecar.crashwatch import CrashWatch
 from sidecar.fixconf import POD_MAP_NAME
 from sidecar.health import HealthState
 from sidecar.layout import LayoutWatch
@@ -56,6 +57,7 @@ class Loop:
         peers: Peers,
         rejoin: Rejoin | None,
         layout: LayoutWatch | None,
+        crash: CrashWatch | None = None,
         tls_reload: TlsReload,
         pod_map: dict[str, str],
     ) -> None:
@@ -66,6 +68,7 @@ class Loop:
         self.peers = peers
         self.rejoin = rejoin
         self.layout = layout
+        self.crash = crash
         self.tls_reload = tls_reload
         self.pod_map = pod_map
         """Node id -> pod, kept beside nodes.conf for peers whose lines lose their hostname."""
@@ -130,6 +133,8 @@ class Loop:
         stats.update_redis(self.metrics, redis_info, me, nodes, self.settings.pod_name)
         self.colocation.update(self.metrics, me, nodes)
         ready, reason = readiness(info, me, link)
+        if self.crash is not None:
+            self.crash.arm(me, nodes)
         with self.state.lock:
             self.state.node_id = me.node_id
         self.remember_pods(nodes)

@@ -123,6 +123,14 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.crash_failovers = Counter(
+            "sidecar_crash_failovers",
+            "Crashes of this pod's Redis as a master acted on by the crash watch, by outcome"
+            " (took_over: a replica took over with CLUSTER FAILOVER FORCE; no_replica: none fit;"
+            " not_taken: none became master in time)",
+            ["outcome"],
+            registry=r,
+        )
         self.tls_reloads = Counter(
             "sidecar_tls_reloads",
             "Renewed TLS files Redis was told to load (CONFIG SET), by outcome (ok, failed)",

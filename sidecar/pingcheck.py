@@ -14,6 +14,7 @@ import threading
 import redis
 
 from clusterkit.io.access import Access
+from clusterkit.io.logs import start_thread
 from clusterkit.io.pingreply import classify_ping_failure
 from clusterkit.io.redisio import connect
 from sidecar.health import HealthState
@@ -72,6 +73,4 @@ class PingCheck:
             stop.wait(PING_INTERVAL_SECONDS)
 
     def start(self, stop: threading.Event) -> threading.Thread:
-        thread = threading.Thread(target=self.run, args=(stop,), name="ping-check", daemon=True)
-        thread.start()
-        return thread
+        return start_thread(self.run, stop, "ping-check")

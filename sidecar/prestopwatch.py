@@ -15,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from clusterkit.io.atomicfile import write_atomically
+from clusterkit.io.logs import start_thread
 
 log = structlog.get_logger()
 
@@ -59,6 +60,4 @@ class PrestopWatch:
             stop.wait(POLL_SECONDS)
 
     def start(self, stop: threading.Event) -> threading.Thread:
-        thread = threading.Thread(target=self.run, args=(stop,), name="prestop-watch", daemon=True)
-        thread.start()
-        return thread
+        return start_thread(self.run, stop, "prestop-watch")

@@ -69,6 +69,18 @@ class SidecarSettings:
     container's preStop hook asks for the handover (file `request`) and waits for the answer
     (file `done`, JSON); nothing outside the pod can ask."""
 
+    crash_failover: bool = True
+    """CRASH_FAILOVER: when this pod's Redis is a master with slots and stops accepting
+    connections (refused CRASH_REFUSALS times in a row: it died, it is not hung), tell its best
+    replica `CLUSTER FAILOVER FORCE` at once instead of waiting cluster-node-timeout and an
+    election. Never while Redis starts or loads, never once the preStop hook has begun."""
+    crash_refusals: int = 3
+    """CRASH_REFUSALS: refused connections in a row to this pod's own Redis that mean it
+    crashed (any reply, LOADING or a timeout starts the count again)."""
+    crash_probe_seconds: float = 0.1
+    """CRASH_PROBE_SECONDS: how often the crash watch PINGs this pod's Redis while it is a
+    master with slots: CRASH_REFUSALS x this is how long a crash takes to be acted on."""
+
     drift_quiet_seconds: float = 60.0
     """DRIFT_QUIET_SECONDS: the layout is repaired (a role swap or a replica move) only after
     this long without any failover, role change or failing node seen, so that the repair never
@@ -84,9 +96,12 @@ class SidecarSettings:
         for name, value in (
             ("DRIFT_QUIET_SECONDS", self.drift_quiet_seconds),
             ("DRIFT_CHECK_SECONDS", self.drift_check_seconds),
+            ("CRASH_PROBE_SECONDS", self.crash_probe_seconds),
         ):
             if not math.isfinite(value) or value <= 0:
                 raise SettingsError(f"{name} must be a positive number")
+        if self.crash_refusals < 1:
+            raise SettingsError("CRASH_REFUSALS must be 1 or more")
         if self.drift_max_steps_per_hour < 0:
             raise SettingsError("DRIFT_MAX_STEPS_PER_HOUR must be 0 or more")
         if not 0 < self.http_port < 65536:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import redis
@@ -50,3 +51,19 @@ def classify_ping_failure(error: Exception, server_name: str) -> PingFailure:
     else:
         failure = PingFailure("error", text, text)
     return failure
+
+
+def is_refused(error: BaseException) -> bool:
+    """Whether the connection was refused: nothing listens at the address (the process is gone),
+    as opposed to a timeout (a hang) or any reply. redis-py wraps the OSError it met."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ECONNREFUSED:
+            return True
+        current = current.__cause__ or current.__context__
+    # redis-py's ConnectionError keeps only the text of the OSError it met on connect.
+    return isinstance(error, redis.ConnectionError) and "Connection refused" in str(error)
