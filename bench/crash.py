@@ -23,13 +23,11 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from redis.crc import key_slot
-
-from bench.directwriter import DirectWriter
+from bench.directwriter import DirectWriter, shard_tags
 from bench.rollout import SHARDS, ShardWriter, lost_writes
 from clusterkit.io.waiting import WaitTimeout, wait_until
 from devcluster.cluster import DevCluster
@@ -53,11 +51,6 @@ class Run:
     lost: int = 0
     back_as_replica: bool = False
     healthy: bool = False
-
-
-def shard_tags(first: int, last: int) -> Iterator[str]:
-    """Hash tags whose keys fall into the slots first..last."""
-    return (f"{{c{n}}}" for n in range(100_000) if first <= key_slot(f"{{c{n}}}".encode()) <= last)
 
 
 def one_run(server: str, mode: str, root: Path, warm_seconds: float) -> Run:

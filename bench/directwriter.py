@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.crc import key_slot
 from redis.exceptions import MovedError
 
 WRITES_MAX = 2_000_000
@@ -94,3 +95,8 @@ class DirectWriter:
         thread = threading.Thread(target=self.run, daemon=True)
         thread.start()
         return thread
+
+
+def shard_tags(first: int, last: int) -> Iterator[str]:
+    """Hash tags whose keys fall into the slots first..last (not bench.rollout's)."""
+    return (f"{{c{n}}}" for n in range(100_000) if first <= key_slot(f"{{c{n}}}".encode()) <= last)

@@ -42,7 +42,6 @@ from devcluster.cluster import DevCluster
 from devcluster.health import views, wait_healthy
 from devcluster.servers import cli_bin, server_version
 
-TOOLS = ("ours", "redis-cli")
 PIPELINE = 50
 """MSET / MGET commands (one slot each) per round trip."""
 WRITER_MAX = 2_000_000
@@ -203,10 +202,16 @@ def redis_cli_resize(cluster: DevCluster, timeout: float) -> tuple[int, list[str
     return step("rebalance", addr["redis-0"], *rebalance), notes
 
 
+def parallelism_of(tool: str) -> int | None:
+    """`ours x2` -> 2 (the Job's MOVE_PARALLELISM); redis-cli -> None."""
+    return int(tool.split("x")[1]) if tool.startswith("ours x") else None
+
+
 def one_run(tool: str, keys: int, *, root: Path, timeout: float) -> Run:
     run = Run(tool, keys)
-    cluster = DevCluster(root / f"{tool}-{keys}-{time.monotonic_ns()}")
-    cluster.up(6, 1, sidecars=tool == "ours")
+    parallelism = parallelism_of(tool)
+    cluster = DevCluster(root / f"{tool.replace(' ', '-')}-{keys}-{time.monotonic_ns()}")
+    cluster.up(6, 1, sidecars=parallelism is not None)
     writer: Writer | None = None
     try:
         if cluster.run_job().returncode != 0:
@@ -218,8 +223,9 @@ def one_run(tool: str, keys: int, *, root: Path, timeout: float) -> Run:
         writer = Writer(cluster)
         writer.start()
         start = time.monotonic()
-        if tool == "ours":
-            run.exit_code = cluster.run_job(timeout=timeout).returncode
+        if parallelism is not None:
+            job = cluster.run_job(timeout=timeout, MOVE_PARALLELISM=str(parallelism))
+            run.exit_code = job.returncode
         else:
             run.exit_code, notes = redis_cli_resize(cluster, timeout)
             run.notes += notes
@@ -247,6 +253,18 @@ def one_run(tool: str, keys: int, *, root: Path, timeout: float) -> Run:
         cluster.down()
 
 
+def figures_of(runs: Sequence[Run]) -> tuple[float | None, float | None]:
+    """(median resize seconds, median writes/s the writer got during it); None if a run never
+    ended."""
+    done = [r for r in runs if r.seconds]
+    if not runs or len(done) < len(runs):
+        return None, None
+    return (
+        statistics.median(r.seconds or 0.0 for r in done),
+        statistics.median(r.writer_acked / (r.seconds or 1.0) for r in done),
+    )
+
+
 def describe(run: Run) -> str:
     took = f"{run.seconds:7.1f} s" if run.seconds is not None else "   never"
     text = (
@@ -265,31 +283,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per resize")
+    parser.add_argument(
+        "--parallelism",
+        default="4,1",
+        help="the Job's MOVE_PARALLELISM values to run, comma-separated (each against redis-cli)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
+    tools = [f"ours x{int(p)}" for p in args.parallelism.split(",")] + ["redis-cli"]
     print(f"{server_version()}; {cli_bin()}; recipe timed as a script runs it (no think time)")
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-resize-") as tmp:
         for index in range(args.rounds):
-            for tool in TOOLS if index % 2 == 0 else reversed(TOOLS):
+            for tool in tools if index % 2 == 0 else reversed(tools):
                 run = one_run(tool, args.keys, root=Path(tmp), timeout=args.timeout)
                 runs.append(run)
                 print(describe(run), flush=True)
-    figures: dict[str, float | None] = {}
-    for tool in TOOLS:
-        done = [r.seconds for r in runs if r.tool == tool]
-        ok = [s for s in done if s is not None]
-        figures[tool] = statistics.median(ok) if ok and len(ok) == len(done) else None
-    ours, theirs = figures["ours"], figures["redis-cli"]
-    shown = [f"{f:.1f}" if f is not None else "-" for f in (ours, theirs)]
-    ratio = f"{ours / theirs:.2f}" if ours and theirs else "-"
-    print(f"\n{'keys':>8s}  {'ours (s)':>9s}  {'redis-cli (s)':>13s}  ratio ours/redis-cli")
-    print(f"{args.keys:>8d}  {shown[0]:>9s}  {shown[1]:>13s}  {ratio}")
-    for tool in TOOLS:
-        mine = [r for r in runs if r.tool == tool]
-        acked = sum(r.writer_acked for r in mine)
-        failed = sum(r.writer_failed for r in mine)
-        print(f"writer during {tool}: {acked} acknowledged, {failed} failed")
+    print(
+        f"\n{'keys':>8s}  {'tool':>9s}  {'resize (s)':>10s}  {'x redis-cli':>11s}"
+        f"  {'writes/s':>8s}  {'x redis-cli':>11s}  failed"
+    )
+    figures = {tool: figures_of([r for r in runs if r.tool == tool]) for tool in tools}
+    anchor_seconds, anchor_rate = figures["redis-cli"]
+    for tool, (took, rate) in figures.items():
+        ratio = f"{took / anchor_seconds:.2f}" if took and anchor_seconds else "-"
+        rate_ratio = f"{rate / anchor_rate:.2f}" if rate and anchor_rate else "-"
+        failed = sum(r.writer_failed for r in runs if r.tool == tool)
+        shown = f"{took:.1f}" if took is not None else "-"
+        print(
+            f"{args.keys:>8d}  {tool:>9s}  {shown:>10s}  {ratio:>11s}  {rate or 0:>8.0f}"
+            f"  {rate_ratio:>11s}  {failed}"
+        )
     bad = [
         r
         for r in runs

@@ -32,6 +32,7 @@ from clusterkit.io.access import Access
 from clusterkit.io.apply import apply_actions
 from clusterkit.io.dnsio import make_resolver
 from clusterkit.io.keycopies import KeyConflict
+from clusterkit.io.migrate import MOVE_THREADS
 from clusterkit.io.placement import read_placements
 from clusterkit.io.redisio import PodConnector
 from clusterkit.io.waiting import Deadline
@@ -217,7 +218,15 @@ def converge(
                 acted = True
                 # A step Redis did not accept needs a new observation and plan at once; so does
                 # a round that closed open slots (the rest of the plan comes next round).
-                failed = carry_out(plan, everyone, naming, access, lease, stopping=stopping)
+                failed = carry_out(
+                    plan,
+                    everyone,
+                    naming,
+                    access,
+                    lease,
+                    stopping=stopping,
+                    move_parallelism=settings.move_parallelism,
+                )
                 progress = Convergence(*settle_shape(plan))
                 # So does a plan that waits for something before its next steps (new masters to be
                 # known by all before slots move): what it planned so far is not the end.
@@ -280,6 +289,7 @@ def carry_out(
     lease: JobLease,
     *,
     stopping: StoppingPods | None = None,
+    move_parallelism: int = MOVE_THREADS,
 ) -> bool:
     """The plan's steps, while this Job holds the lease; whether some step was not done."""
     try:
@@ -291,6 +301,7 @@ def carry_out(
                 access=access,
                 keep_going=lease.keep_going,
                 may_move=stopping.may_move if stopping else lambda move: True,
+                move_parallelism=move_parallelism,
             )
     except KeyConflict as conflict:
         raise RefusedUnsafe(conflict_message(conflict)) from None

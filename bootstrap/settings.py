@@ -38,8 +38,14 @@ class Settings:
     takeover_after_seconds: float = 15.0
     """TAKEOVER_AFTER_SECONDS: how long every reachable view must flag the lost masters first;
     longer than cluster-node-timeout (5 s in manifests/redis.conf)."""
+    move_parallelism: int = 4
+    """MOVE_PARALLELISM: slot moves between different pairs of masters carried out at once
+    during a resize. More finish sooner; fewer leave more of the CPU and network to clients
+    (1 moves one pair at a time, as redis-cli's rebalance does)."""
 
     def __post_init__(self) -> None:
+        if self.move_parallelism < 1:
+            raise SettingsError(f"MOVE_PARALLELISM={self.move_parallelism} must be 1 or more")
         if self.cluster_size < 1:
             raise SettingsError(f"CLUSTER_SIZE={self.cluster_size} must be a positive number")
         if self.replicas_per_master < 0:

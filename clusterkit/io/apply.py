@@ -27,7 +27,7 @@ from clusterkit.core.model import (
 )
 from clusterkit.core.naming import PodNaming
 from clusterkit.io.access import Access
-from clusterkit.io.migrate import move_slots
+from clusterkit.io.migrate import MOVE_THREADS, move_slots
 from clusterkit.io.redisio import Command, Reply, scatter
 from clusterkit.io.resetnode import reset_nodes
 from clusterkit.io.waiting import WaitTimeout, wait_until
@@ -104,6 +104,7 @@ def apply_actions(
     access: Access | None = None,
     keep_going: Callable[[], bool] = lambda: True,
     may_move: Callable[[MoveSlot], bool] = lambda move: True,
+    move_parallelism: int = MOVE_THREADS,
 ) -> dict[str, int]:
     """Run the steps kind by kind in STEP_ORDER, each kind in parallel over the pods. Slot moves
     go to io.migrate (MIGRATE authenticates to the target as `access`'s user) and may raise
@@ -121,7 +122,15 @@ def apply_actions(
             continue
         if kind is MoveSlot:
             moves = [a for a in batch if isinstance(a, MoveSlot)]
-            moved = move_slots(moves, clients, naming, access, keep_going, may_move=may_move)
+            moved = move_slots(
+                moves,
+                clients,
+                naming,
+                access,
+                keep_going,
+                may_move=may_move,
+                parallelism=move_parallelism,
+            )
             outcomes: dict[Action, str] = dict(moved.items())
             if len(moved) < len(moves):
                 counts["stopped"] = counts.get("stopped", 0) + len(moves) - len(moved)

@@ -41,6 +41,7 @@ log = structlog.get_logger()
 KEY_SOCKET_SECONDS = MIGRATE_TIMEOUT_MS / 1000 + 10
 """Our socket waits longer than MIGRATE itself: a big key takes long, and its error says why."""
 MOVE_THREADS = 4
+"""Pairs of masters moving slots at once unless the caller says otherwise (MOVE_PARALLELISM)."""
 CHUNK_SLOTS = 32
 """Handovers between one pair of masters done together, each step one pipeline for all: a crash
 leaves at most this many slots open, which the next round closes."""
@@ -58,6 +59,7 @@ def move_slots(
     keep_going: Callable[[], bool] = lambda: True,
     *,
     may_move: Callable[[MoveSlot], bool] = lambda move: True,
+    parallelism: int = MOVE_THREADS,
 ) -> dict[MoveSlot, str]:
     """Carry out the moves: "done" or "failed" per move (a failed one is logged and left open).
     Raises KeyConflict, after the moves already running have ended, when one found a key with
@@ -67,7 +69,8 @@ def move_slots(
     mover = Mover(clients, naming, access, Progress(len(moves)), keep_going, may_move=may_move)
     waves = move_waves(moves)
     try:
-        with ThreadPoolExecutor(min(MOVE_THREADS, max(map(len, waves), default=1)), "move") as pool:
+        threads = max(1, min(parallelism, max(map(len, waves), default=1)))
+        with ThreadPoolExecutor(threads, "move") as pool:
             for wave in waves:
                 # Each task runs in a copy of our context: the log fields bound by the caller.
                 futures = [
