@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls bench-domains bench-soak clean images
+.PHONY: demo test lint unit integration bench bench-replaced bench-resize bench-rollout bench-tls bench-domains bench-crash bench-footprint bench-performance bench-soak clean images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,21 @@ bench-tls: $(VENV)/.installed
 # A node-pool upgrade then a node crash, with writers: the sidecars' layout repair vs none.
 bench-domains: $(VENV)/.installed
 	$(PY) -m bench.domains
+
+# A master's Redis SIGKILLed while its sidecar runs: the crash watch vs Redis alone, both servers.
+bench-crash: $(VENV)/.installed
+	$(PY) -m bench.crash --rounds 2
+
+# Sidecar CPU and RSS at 30 and 90 pods (calm, heal, rejoin, heal held to 100m) vs its limits.
+bench-footprint: $(VENV)/.installed
+	$(PY) -m bench.footprint --pods 30,90
+
+# Every figure of the performance work in one run, each against its anchor (about an hour).
+bench-performance: $(VENV)/.installed
+	$(PY) -m bench.formation --sizes 6 30 90 200 --runs 1
+	$(PY) -m bench.crash --rounds 2
+	$(PY) -m bench.footprint --pods 30,90
+	$(PY) -m bench.resize --keys 200000 --rounds 1 --parallelism 4,2,1
 
 # A seeded random soak of day-2 events under writers (bench/soak.py).
 bench-soak: $(VENV)/.installed
