@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 
 from clusterkit.core.identity import pod_label
-from clusterkit.core.nodes import parse_cluster_nodes
+from clusterkit.core.nodes import NodeLine, parse_cluster_nodes
 from clusterkit.io.redisio import connect
 from devcluster import manifests, processes
 from devcluster.credentials import ADMIN_USER, Credentials
@@ -102,25 +102,35 @@ class ClusterReading:
         }
         unknown = dict.fromkeys(("address", "node", "zone"), "?")
         by_ip = {p.ip: p.name for p in state.pods}
-        for pod in state.pods:
-            try:
-                text = str(self.client(pod.name, 1.0).execute_command("CLUSTER", "NODES"))
-            except redis.RedisError:
-                continue
-            lines = parse_cluster_nodes(text)
+        views = self.own_views()
+        for lines in views.values():
             names = {n.node_id: by_ip.get(n.address.ip) or pod_label(n) or "?" for n in lines}
+            # Each pod's role as it says itself: a REPLICATE reaches other views by gossip
+            # seconds later on big clusters.
+            own = {n.node_id: n for view in views.values() for n in view if n.is_myself}
             return [
                 {
                     "pod": names[n.node_id],
                     **where.get(names[n.node_id], unknown),
-                    "role": "master" if n.is_master else "replica",
-                    "master": names.get(n.master_id or "", "-"),
+                    "role": "master" if own.get(n.node_id, n).is_master else "replica",
+                    "master": names.get(own.get(n.node_id, n).master_id or "", "-"),
                     "slots": ",".join(str(r) for r in n.slots) or "-",
                     "flags": ",".join(sorted(n.flags - {"myself", "master", "slave"})) or "-",
                 }
                 for n in sorted(lines, key=lambda n: names[n.node_id])
             ]
         return []
+
+    def own_views(self) -> dict[str, list[NodeLine]]:
+        """Pod -> its CLUSTER NODES, for the pods that answer (in pod order)."""
+        views: dict[str, list[NodeLine]] = {}
+        for pod in self.require().pods:
+            try:
+                text = str(self.client(pod.name, 1.0).execute_command("CLUSTER", "NODES"))
+            except redis.RedisError:
+                continue
+            views[pod.name] = parse_cluster_nodes(text)
+        return views
 
     def sidecar_url(self, pod: PodRecord, path: str) -> str:
         return f"http://{self.require().pod(pod.name).ip}:{self.manifests.sidecar_port}{path}"

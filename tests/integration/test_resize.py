@@ -121,6 +121,27 @@ def known_ids(cluster: DevCluster) -> set[str]:
 
 
 @pytest.mark.slow
+def test_move_parallelism_one_moves_one_pair_at_a_time_and_loses_nothing(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster, before = formed_with_keys(make_cluster, KEYS)
+    cluster.add_pods(2)
+    with writing(cluster) as during:
+        result = cluster.run_job(timeout=300, MOVE_PARALLELISM="1")
+    assert result.returncode == 0, result.events[-3:]
+    sources = [e["pod"] for e in result.events if e["event"] == "slot_moved"]
+    # With the default (4) the three sources' chunks to redis-6 interleave; with 1, each
+    # source's moves form one block.
+    blocks = [s for i, s in enumerate(sources) if i == 0 or sources[i - 1] != s]
+    assert len(blocks) == len(set(sources)) == 3, blocks
+    assert wait_healthy(cluster, masters=4, replicas_per_master=1, timeout=30) == []
+    assert_balanced(cluster, 4)
+    assert missing_keys(cluster, before) == []
+    assert during, "the writer never got an acknowledged write"
+    assert missing_keys(cluster, during) == []
+
+
+@pytest.mark.slow
 def test_six_to_eight_to_six_pods_under_writes_drains_the_leaving_pods(
     make_cluster: MakeCluster,
 ) -> None:

@@ -282,3 +282,13 @@ def test_unreadable_password_file_is_bad_settings(tmp_path: Path) -> None:
         settings_from(REDIS_PASSWORD_FILE=str(missing))  # checked when the settings are read
     assert str(missing) in str(info.value)
     assert info.value.exit_code == ExitCode.BAD_SETTINGS
+
+
+def test_move_parallelism_defaults_to_four_and_takes_one_or_more() -> None:
+    assert settings_from().move_parallelism == 4
+    assert settings_from(MOVE_PARALLELISM="1").move_parallelism == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_move_parallelism_below_one_is_rejected(value: str) -> None:
+    bad(MOVE_PARALLELISM=value)

@@ -234,3 +234,17 @@ def test_unreadable_password_file_names_the_variable(tmp_path: Path) -> None:
     s = parse(REDIS_PASSWORD_FILE=str(tmp_path / "absent"))
     with pytest.raises(SettingsError, match="REDIS_PASSWORD_FILE="):
         s.cluster.read_access()
+
+
+def test_the_crash_watch_is_on_by_default_and_can_be_turned_off() -> None:
+    s = parse()
+    assert (s.crash_failover, s.crash_refusals, s.crash_probe_seconds) == (True, 3, 0.1)
+    assert parse(CRASH_FAILOVER="false").crash_failover is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CRASH_REFUSALS", "0"), ("CRASH_PROBE_SECONDS", "0"), ("CRASH_PROBE_SECONDS", "nan")],
+)
+def test_crash_watch_settings_out_of_range_are_rejected(name: str, value: str) -> None:
+    assert name in bad(**{name: value})
