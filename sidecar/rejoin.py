@@ -35,6 +35,10 @@ from clusterkit.io.redisio import PodConnector
 
 log = structlog.get_logger()
 
+RESOLVE_ATTEMPTS = 3
+"""Rounds of resolving the pods whose names did not resolve (each round, those left)."""
+RESOLVE_THREADS = 16
+
 PROBE_AHEAD = 8
 """Ordinals probed past this pod's own when it knows no peer yet (0 .. own + this)."""
 PROBE_PAUSE_SECONDS = 5.0
@@ -203,9 +207,17 @@ class Rejoin:
             return None
         found_ordinals = (pod_ordinal(line, self.naming) for line in view)
         members = {o for o in found_ordinals if o is not None}
-        wanted = members | {self.ordinal}
-        with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
-            found = dict(zip(wanted, pool.map(self.resolve_pod, wanted), strict=True))
+        found: dict[int, str | None] = {}
+        pending = sorted(members | {self.ordinal})
+        # A name that times out is asked again: on a cluster of 90 pods, some of the queries of
+        # one burst time out on a busy nameserver, and one in every turn kept the rejoin waiting
+        # for good (measured on devcluster). A missing record answers at once either way.
+        for _ in range(RESOLVE_ATTEMPTS):
+            with ThreadPoolExecutor(max_workers=min(RESOLVE_THREADS, len(pending))) as pool:
+                found.update(zip(pending, pool.map(self.resolve_pod, pending), strict=True))
+            pending = [o for o in pending if found[o] is None]
+            if not pending:
+                break
         return dict(sorted(found.items()))
 
     def resolve_pod(self, ordinal: int) -> str | None:
