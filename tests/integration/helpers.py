@@ -134,6 +134,11 @@ def writing(cluster: DevCluster) -> Iterator[dict[str, str]]:
         thread.join(timeout=30)
 
 
+def role(cluster: DevCluster, pod: str) -> tuple[str, str]:
+    """(master or replica, its master's pod or "-") as `pod` says of itself."""
+    return next((r["role"], r["master"]) for r in cluster.roles() if r["pod"] == pod)
+
+
 # --- the sidecar's HTTP endpoints ------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from devcluster.health import wait_healthy
 from tests.integration.helpers import (
     formed_with_keys,
     missing_keys,
+    role,
     sidecar_get,
     wait_for,
     writing,
@@ -37,10 +38,6 @@ def crash_failovers(cluster: DevCluster, pod: str) -> dict[str, float]:
     assert status == 200
     found = re.findall(r'^sidecar_crash_failovers_total\{outcome="(\w+)"\} (\S+)$', body, re.M)
     return {outcome: float(value) for outcome, value in found}
-
-
-def role(cluster: DevCluster, pod: str) -> tuple[str, str]:
-    return next((r["role"], r["master"]) for r in cluster.roles() if r["pod"] == pod)
 
 
 def sidecar_said(cluster: DevCluster, pod: str, event: str) -> bool:

@@ -13,7 +13,7 @@ from clusterkit.io.httpget import http_get
 from devcluster.cluster import DevCluster
 from devcluster.health import wait_healthy
 from devcluster.rollout import rollout
-from tests.integration.helpers import formed_with_keys, missing_keys, writing
+from tests.integration.helpers import formed_with_keys, missing_keys, role, writing
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs_server]
 
@@ -28,10 +28,6 @@ def prestop(cluster: DevCluster, pod: str) -> dict[str, object]:
     answer = cluster.prestop(pod, timeout=PRESTOP_SECONDS)
     assert answer, f"{pod}'s sidecar gave no answer to its preStop hook"
     return answer
-
-
-def role(cluster: DevCluster, pod: str) -> tuple[str, str]:
-    return next((r["role"], r["master"]) for r in cluster.roles() if r["pod"] == pod)
 
 
 def test_a_master_hands_over_to_its_replica_and_a_replica_stops_at_once(
