@@ -21,7 +21,7 @@ from bootstrap.settings import Settings
 from bootstrap.settle import Convergence, wait_converged
 from bootstrap.stopping import StoppingPods
 from bootstrap.takeover import take_over_lost_masters
-from clusterkit.core.converge import planned_replicas, planned_slot_map, waiting_for
+from clusterkit.core.converge import planned_slot_map, waiting_for
 from clusterkit.core.domains import domain_kind, failure_domains
 from clusterkit.core.ghosts import LostSlots
 from clusterkit.core.naming import PodNaming
@@ -251,7 +251,7 @@ def converge(
                     and wait_converged(
                         clients,
                         planned_slot_map(plan, pods),
-                        planned_replicas(plan, pods),
+                        addresses,
                         progress,
                         limit_seconds=min(REOBSERVE_SECONDS, deadline.remaining()),
                     )
@@ -308,10 +308,10 @@ def carry_out(
     return bool(counts.get("failed") or counts.get("not_yet") or counts.get("stopped"))
 
 
-def settle_shape(plan: Plan) -> tuple[int, frozenset[int]]:
-    """(masters serving slots, replica ordinals) every settled node must show."""
+def settle_shape(plan: Plan) -> tuple[int, dict[int, int]]:
+    """(masters serving slots, replica -> planned master) every settled node must show."""
     serving = sum(1 for master in plan.masters if plan.slots.get(master))
-    return serving, frozenset(plan.replica_of)
+    return serving, dict(plan.replica_of)
 
 
 def conflict_message(conflict: KeyConflict) -> str:

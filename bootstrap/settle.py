@@ -13,9 +13,12 @@ for redis-py to read). So:
   once a second; after that, every node not yet confirmed is read every sweep;
 - a sweep waits at most SWEEP_BUDGET_SECONDS: a node still busy with the storm answers in a
   later sweep and never holds up the others;
+- a replica is confirmed by its own INFO replication: link up to its planned master (its role
+  reaches other nodes' views by gossip seconds later on hundreds of nodes: not waited for);
 - once every node is confirmed, the whole views of a few nodes must show the planned slot map
-  (a failover during formation would change it: then everything is observed again) and every
-  planned replica in its role (which spreads by gossip a moment after its link is up).
+  (a failover during formation would change it: then everything is observed again) and name
+  every node by its hostname (a pod lost before any peer knew its hostname leaves an old
+  identity no sidecar can tell from a foreign node).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from clusterkit.core.converge import SlotMap, settled, view_matches, view_shows_replicas
+from clusterkit.core.converge import SlotMap, settled, view_matches, view_names_every_node
 from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.io.redisio import Command, Reply, info_fields, scatter, submit
 from clusterkit.io.waiting import WaitTimeout, wait_until
@@ -62,8 +65,9 @@ class Convergence:
 
     masters: int = 0
     """Masters the plan has: each settled node must count this many serving slots."""
-    replicas: frozenset[int] = frozenset()
-    """Nodes the plan makes replicas: only their replication link is read."""
+    replicas: Mapping[int, int] = field(default_factory=dict)
+    """Replica -> its planned master (ordinals): a replica's own INFO replication must show
+    its link up to that master."""
     settled: set[int] = field(default_factory=set)
     """Nodes confirmed: read no more."""
     any_ok: bool = False
@@ -96,7 +100,10 @@ def read_nodes(
 
 
 def take_replies(
-    replies: dict[int, list[Reply] | Exception], progress: Convergence, size: int
+    replies: dict[int, list[Reply] | Exception],
+    progress: Convergence,
+    size: int,
+    addresses: Mapping[int, str],
 ) -> None:
     for ordinal, result in replies.items():
         if isinstance(result, Exception) or any(isinstance(r, Exception) for r in result):
@@ -105,7 +112,9 @@ def take_replies(
         info = info_fields(result[0])
         replication = info_fields(result[1]) if len(result) > 1 else {}
         progress.any_ok |= info.get("cluster_state") == "ok"
-        if settled(info, replication, size, progress.masters):
+        master = progress.replicas.get(ordinal)
+        master_ip = None if master is None else addresses.get(master)
+        if settled(info, replication, size, progress.masters, master_ip):
             progress.settled.add(ordinal)
             progress.last_seen.pop(ordinal, None)
         else:
@@ -116,12 +125,10 @@ def take_replies(
             )
 
 
-def check_views(
-    clients: dict[int, redis.Redis], expected: SlotMap, replicas: Mapping[str, str]
-) -> str:
-    """Read the whole views of a few nodes: `ok` when each shows every node, the planned slot
-    map and every planned replica; `changed` when a slot map is not the planned one (a failover
-    under us); `not_yet` otherwise (say, a replica's new role still spreading by gossip)."""
+def check_views(clients: dict[int, redis.Redis], expected: SlotMap) -> str:
+    """Read the whole views of a few nodes: `ok` when each shows every node, by hostname, and
+    the planned slot map; `changed` when a slot map is not the planned one (a failover under
+    us); `not_yet` otherwise."""
     sample = sorted(clients)[:VIEWS_CHECKED]
     verdict = "ok"
     for ordinal, result in zip(sample, scatter([(clients[o], VIEW) for o in sample]), strict=True):
@@ -134,7 +141,7 @@ def check_views(
         if not view_matches(nodes, len(clients), expected):
             log.info("slot_map_changed", pod_ordinal=ordinal)
             return "changed"
-        if not view_shows_replicas(nodes, replicas):
+        if not view_names_every_node(nodes):
             verdict = "not_yet"
     return verdict
 
@@ -142,7 +149,7 @@ def check_views(
 def wait_converged(
     clients: dict[int, redis.Redis],
     expected: SlotMap,
-    replicas: Mapping[str, str],
+    addresses: Mapping[int, str],
     progress: Convergence,
     limit_seconds: float,
 ) -> bool:
@@ -159,9 +166,9 @@ def wait_converged(
             progress.last_full_sweep = started
         else:
             pending = pending[:SENTINELS]
-        take_replies(read_nodes(clients, pending, progress), progress, size)
+        take_replies(read_nodes(clients, pending, progress), progress, size, addresses)
         if len(progress.settled) == size:
-            verdict = check_views(clients, expected, replicas)
+            verdict = check_views(clients, expected)
             changed[0] = verdict == "changed"
             if verdict != "not_yet":
                 return True

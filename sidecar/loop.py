@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import redis
@@ -137,7 +138,7 @@ class Loop:
             self.crash.arm(me, nodes)
         with self.state.lock:
             self.state.node_id = me.node_id
-        self.remember_pods(nodes)
+        self.remember_pods(pod_map_from(nodes, self.settings.cluster.naming))
         steps = self.own_steps(info, me, nodes, ready, redis_info)
         lost = None if ready or self.layout is None else self.layout.quorum_reason(nodes)
         status = steps.rejoin
@@ -158,6 +159,7 @@ class Loop:
         steps = Steps()
         try:
             steps.rejoin = self.rejoin_turn(info, me, ready)
+            self.remember_pods(steps.rejoin.named)
             steps.met = self.peers.heal(self.redis, nodes, self.pod_map)
             if self.layout is not None:
                 self.layout.turn(self.redis, nodes, self.pod_map, redis_info)
@@ -228,9 +230,9 @@ class Loop:
                 count
             )
 
-    def remember_pods(self, nodes: list[NodeLine]) -> None:
+    def remember_pods(self, named: Mapping[str, str]) -> None:
         """Keep node id -> pod beside nodes.conf, for peers whose lines lose their hostname."""
-        current = {**self.pod_map, **pod_map_from(nodes, self.settings.cluster.naming)}
+        current = {**self.pod_map, **named}
         if current != self.pod_map:
             self.pod_map.clear()
             self.pod_map.update(current)

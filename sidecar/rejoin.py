@@ -11,9 +11,9 @@ with REASSIGN_LOST_SLOTS."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import redis
 import structlog
@@ -59,6 +59,10 @@ class RejoinStatus:
     """Why this pod is not serving yet, for /readyz (None: nothing to say)."""
     lost: tuple[Ghost, ...] = ()
     """Lost shards seen in the cluster."""
+    named: Mapping[str, str] = field(default_factory=dict)
+    """Node id -> pod, as this turn's views named them: for the sidecar to keep, so an old id
+    stays named once the views that gave its hostname forgot it and only a node that learnt
+    it by gossip (without the hostname) still lists it."""
 
 
 class Rejoin:
@@ -115,26 +119,36 @@ class Rejoin:
             view = observe_cluster(found, self.port, clients, self.naming, pod_map=pod_names)
             if view is None:
                 return RejoinStatus("cannot observe every pod of the cluster yet")
-            pods = list(view.pods)
-            ghosts, _ = find_ghosts(pods, view.pod_map)
-            mine = [g for g in ghosts if g.pod == self.ordinal]
-            if not mine and not self.rejoining:
-                return RejoinStatus()
-            if not all(claimed_slots(pods)):
-                # Slots without any owner: the Job is forming or reassigning; its shape rules.
-                return RejoinStatus("some slots have no owner yet: waiting for the bootstrap Job")
-            hosts = read_hosts(found, self.sidecar_port, self.naming)
-            plan = make_plan(
-                observed_shape(pods),
-                pods,
-                hosts,
-                pod_names=dict(view.pod_map),
-                lost_slots=LostSlots.KEEP,
-            )
-            return self.carry_out(plan, mine, pods, clients, serving)
+            status = self.decide(list(view.pods), view.pod_map, found, clients, serving)
+            return replace(status, named=dict(view.pod_map))
         finally:
             for client in clients.values():
                 client.close()
+
+    def decide(
+        self,
+        pods: list[PodState],
+        pod_map: Mapping[str, str],
+        found: dict[int, str],
+        clients: dict[int, redis.Redis],
+        serving: bool,
+    ) -> RejoinStatus:
+        ghosts, _ = find_ghosts(pods, pod_map)
+        mine = [g for g in ghosts if g.pod == self.ordinal]
+        if not mine and not self.rejoining:
+            return RejoinStatus()
+        if not all(claimed_slots(pods)):
+            # Slots without any owner: the Job is forming or reassigning; its shape rules.
+            return RejoinStatus("some slots have no owner yet: waiting for the bootstrap Job")
+        hosts = read_hosts(found, self.sidecar_port, self.naming)
+        plan = make_plan(
+            observed_shape(pods),
+            pods,
+            hosts,
+            pod_names=dict(pod_map),
+            lost_slots=LostSlots.KEEP,
+        )
+        return self.carry_out(plan, mine, pods, clients, serving)
 
     def carry_out(
         self,

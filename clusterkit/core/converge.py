@@ -37,38 +37,42 @@ def planned_slot_map(plan: Plan, pods: Sequence[PodState]) -> SlotMap:
     )
 
 
-def planned_replicas(plan: Plan, pods: Sequence[PodState]) -> dict[str, str]:
-    """Replica node id -> its master's node id, once the plan is carried out."""
-    node_id = {p.ordinal: p.node_id for p in pods}
-    return {node_id[r]: node_id[m] for r, m in plan.replica_of.items()}
-
-
 def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> bool:
     """One node's CLUSTER NODES shows all `size` nodes (none in handshake) and the planned map."""
     known = sum(not line.is_handshake for line in nodes)
     return known == size and view_slot_map(nodes) == expected
 
 
-def view_shows_replicas(nodes: Sequence[NodeLine], replicas: Mapping[str, str]) -> bool:
-    """One node's CLUSTER NODES shows every planned replica replicating its planned master
-    (the role reaches other nodes by gossip, a moment after the replica's own link is up)."""
-    shown = {line.node_id: line.master_id for line in nodes if line.is_replica}
-    return all(shown.get(replica) == master for replica, master in replicas.items())
+def view_names_every_node(nodes: Sequence[NodeLine]) -> bool:
+    """One node's CLUSTER NODES gives every node's announced hostname (when this node announces
+    one). A hostname arrives in that node's own pings only, a moment after the handshake; an
+    old identity listed without one names no pod, so a pod lost right then could not rejoin
+    (its peers' old ids would look foreign)."""
+    if not any(line.is_myself and line.address.hostname for line in nodes):
+        return True
+    return all(line.address.hostname for line in nodes if not line.is_handshake)
 
 
 def settled(
-    info: Mapping[str, str], replication: Mapping[str, str], size: int, masters: int
+    info: Mapping[str, str],
+    replication: Mapping[str, str],
+    size: int,
+    masters: int,
+    master_ip: str | None = None,
 ) -> bool:
     """Cheap per-node check from CLUSTER INFO (and a replica's INFO replication): cluster ok,
-    knows `size` nodes, sees every slot served by `masters` masters, and a replica's link is up.
-    Nodes that all pass agree on one slot map unless a failover is in flight, which the full
-    views read at the end (view_matches) would catch."""
+    knows `size` nodes, sees every slot served by `masters` masters, and a replica's link is up
+    to its planned master (at `master_ip`). Nodes that all pass agree on one slot map unless a
+    failover is in flight, which the full views read at the end (view_matches) would catch.
+    A replica's own word is the one read: its role reaches other nodes' views by gossip up to
+    cluster-node-timeout / 2 later (seconds, on hundreds of nodes)."""
     return (
         info.get("cluster_state") == "ok"
         and info.get("cluster_known_nodes") == str(size)
         and info.get("cluster_slots_ok") == str(SLOT_COUNT)
         and info.get("cluster_size") == str(masters)
         and replication.get("master_link_status", "up") == "up"
+        and (master_ip is None or replication.get("master_host") == master_ip)
     )
 
 

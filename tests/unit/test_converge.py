@@ -9,12 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit.core.converge import (
-    planned_replicas,
     planned_slot_map,
     settled,
     slot_map,
     view_matches,
-    view_shows_replicas,
+    view_names_every_node,
     waiting_for,
 )
 from clusterkit.core.model import PodState
@@ -185,18 +184,27 @@ def test_settled_asks_cluster_info_for_the_whole_cluster() -> None:
     assert not settled({**info, "cluster_size": "2"}, {}, 6, 3)  # a master not seen yet
 
 
-def test_a_view_shows_the_planned_replicas_only_once_their_roles_spread() -> None:
-    states = pods()
-    plan = make_plan(shape_of(3, 1), states)
-    replicas = planned_replicas(plan, states)
-    assert len(replicas) == 3
-    assert all(view_shows_replicas(list(p.nodes), replicas) for p in states)
-    replica_id = next(iter(replicas))
-    # As a node sees a replica before gossip told it about the REPLICATE: still a master.
-    stale = [
-        parse_node_line(line.raw.replace(" slave " + str(line.master_id), " master -"))
-        if line.node_id == replica_id
-        else line
-        for line in states[0].nodes
-    ]
-    assert not view_shows_replicas(stale, replicas)
+def test_a_replica_is_settled_only_linked_to_its_planned_master() -> None:
+    info = {
+        "cluster_state": "ok",
+        "cluster_known_nodes": "6",
+        "cluster_slots_ok": "16384",
+        "cluster_size": "3",
+    }
+    linked = {"master_link_status": "up", "master_host": "10.0.0.1"}
+    assert settled(info, linked, 6, 3, master_ip="10.0.0.1")
+    # Its own word, not a view: linked up, but to another master than the plan's.
+    assert not settled(info, linked, 6, 3, master_ip="10.0.0.2")
+    assert not settled(info, {**linked, "master_link_status": "down"}, 6, 3, master_ip="10.0.0.1")
+
+
+def test_a_view_names_every_node_only_once_each_hostname_arrived() -> None:
+    me = node_line(node_id(0), "10.0.0.1:6379@16379,redis-0.h", "myself,master", slots="0-8191")
+    peer = node_line(node_id(1), "10.0.0.2:6379@16379,redis-1.h", slots="8192-16383")
+    # Learnt through gossip and handshaken, but no ping of its own arrived yet: no hostname.
+    unnamed = node_line(node_id(2), "10.0.0.3:6379@16379", "slave", master=node_id(0))
+    assert view_names_every_node([parse_node_line(line) for line in (me, peer)])
+    assert not view_names_every_node([parse_node_line(line) for line in (me, peer, unnamed)])
+    # A cluster that announces no hostnames has none to wait for.
+    bare = node_line(node_id(0), "10.0.0.1:6379@16379", "myself,master", slots="0-16383")
+    assert view_names_every_node([parse_node_line(line) for line in (bare, unnamed)])
