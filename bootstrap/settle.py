@@ -16,9 +16,9 @@ for redis-py to read). So:
 - a replica is confirmed by its own INFO replication: link up to its planned master (its role
   reaches other nodes' views by gossip seconds later on hundreds of nodes: not waited for);
 - once every node is confirmed, the whole views of a few nodes must show the planned slot map
-  (a failover during formation would change it: then everything is observed again) and name
-  every node by its hostname (a pod lost before any peer knew its hostname leaves an old
-  identity no sidecar can tell from a foreign node).
+  (a failover during formation would change it: then everything is observed again), and each
+  node must be listed by its hostname in one of them besides its own (a pod lost before any
+  peer knew its hostname leaves an old identity no sidecar can tell from a foreign node).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from clusterkit.core.converge import SlotMap, settled, view_matches, view_names_every_node
+from clusterkit.core.converge import SlotMap, settled, unnamed_nodes, view_matches
 from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes
 from clusterkit.io.redisio import Command, Reply, info_fields, scatter, submit
 from clusterkit.io.waiting import WaitTimeout, wait_until
@@ -126,11 +126,11 @@ def take_replies(
 
 
 def check_views(clients: dict[int, redis.Redis], expected: SlotMap) -> str:
-    """Read the whole views of a few nodes: `ok` when each shows every node, by hostname, and
-    the planned slot map; `changed` when a slot map is not the planned one (a failover under
-    us); `not_yet` otherwise."""
+    """Read the whole views of a few nodes: `ok` when each shows every node and the planned
+    slot map, and every node is listed by hostname in one of them besides its own; `changed`
+    when a slot map is not the planned one (a failover under us); `not_yet` otherwise."""
     sample = sorted(clients)[:VIEWS_CHECKED]
-    verdict = "ok"
+    views = []
     for ordinal, result in zip(sample, scatter([(clients[o], VIEW) for o in sample]), strict=True):
         try:
             if isinstance(result, Exception) or isinstance(result[0], Exception):
@@ -141,9 +141,8 @@ def check_views(clients: dict[int, redis.Redis], expected: SlotMap) -> str:
         if not view_matches(nodes, len(clients), expected):
             log.info("slot_map_changed", pod_ordinal=ordinal)
             return "changed"
-        if not view_names_every_node(nodes):
-            verdict = "not_yet"
-    return verdict
+        views.append(nodes)
+    return "not_yet" if unnamed_nodes(views) else "ok"
 
 
 def wait_converged(

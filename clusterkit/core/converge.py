@@ -43,14 +43,24 @@ def view_matches(nodes: Sequence[NodeLine], size: int, expected: SlotMap) -> boo
     return known == size and view_slot_map(nodes) == expected
 
 
-def view_names_every_node(nodes: Sequence[NodeLine]) -> bool:
-    """One node's CLUSTER NODES gives every node's announced hostname (when this node announces
-    one). A hostname arrives in that node's own pings only, a moment after the handshake; an
-    old identity listed without one names no pod, so a pod lost right then could not rejoin
-    (its peers' old ids would look foreign)."""
-    if not any(line.is_myself and line.address.hostname for line in nodes):
-        return True
-    return all(line.address.hostname for line in nodes if not line.is_handshake)
+def unnamed_nodes(views: Sequence[Sequence[NodeLine]]) -> set[str]:
+    """Ids of the nodes that none of these views, other than their own, lists with the
+    hostname they announce (none, when these nodes announce no hostname). A hostname arrives
+    in that node's own pings only, a moment after the handshake; an id listed without one names
+    no pod, so a pod lost right then leaves an old id its peers cannot tell from a foreign
+    node. One view naming it is enough: ids are unique."""
+    if not any(line.is_myself and line.address.hostname for nodes in views for line in nodes):
+        return set()
+    listed: set[str] = set()
+    named: set[str] = set()
+    for nodes in views:
+        for line in nodes:
+            if line.is_handshake or line.is_myself:
+                continue
+            listed.add(line.node_id)
+            if line.address.hostname:
+                named.add(line.node_id)
+    return listed - named
 
 
 def settled(

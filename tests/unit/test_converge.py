@@ -12,12 +12,12 @@ from clusterkit.core.converge import (
     planned_slot_map,
     settled,
     slot_map,
+    unnamed_nodes,
     view_matches,
-    view_names_every_node,
     waiting_for,
 )
 from clusterkit.core.model import PodState
-from clusterkit.core.nodes import parse_node_line
+from clusterkit.core.nodes import NodeLine, parse_node_line
 from clusterkit.core.plan import make_plan
 from clusterkit.core.slots import even_split
 from tests.unit.factories import SimCluster, formed_cluster, node_id, node_line, shape_of
@@ -198,13 +198,23 @@ def test_a_replica_is_settled_only_linked_to_its_planned_master() -> None:
     assert not settled(info, {**linked, "master_link_status": "down"}, 6, 3, master_ip="10.0.0.1")
 
 
-def test_a_view_names_every_node_only_once_each_hostname_arrived() -> None:
-    me = node_line(node_id(0), "10.0.0.1:6379@16379,redis-0.h", "myself,master", slots="0-8191")
-    peer = node_line(node_id(1), "10.0.0.2:6379@16379,redis-1.h", slots="8192-16383")
-    # Learnt through gossip and handshaken, but no ping of its own arrived yet: no hostname.
-    unnamed = node_line(node_id(2), "10.0.0.3:6379@16379", "slave", master=node_id(0))
-    assert view_names_every_node([parse_node_line(line) for line in (me, peer)])
-    assert not view_names_every_node([parse_node_line(line) for line in (me, peer, unnamed)])
+def test_every_node_is_named_once_some_other_view_has_its_hostname() -> None:
+    def view(me: int, *unnamed: int) -> list[NodeLine]:
+        return [
+            parse_node_line(
+                node_line(
+                    node_id(o),
+                    f"10.0.0.{o + 1}:6379@16379" + ("" if o in unnamed else f",redis-{o}.h"),
+                    "myself,master" if o == me else "master",
+                )
+            )
+            for o in range(3)
+        ]
+
+    # Learnt through gossip, handshaken, but no ping of its own arrived yet: no hostname.
+    assert unnamed_nodes([view(0, 2), view(1, 2)]) == {node_id(2)}
+    assert unnamed_nodes([view(0, 2), view(1)]) == set()  # one view naming it is enough
+    # Its own view names nobody else for it (that pod may be the one lost).
+    assert unnamed_nodes([view(0, 2), view(2)]) == {node_id(2)}
     # A cluster that announces no hostnames has none to wait for.
-    bare = node_line(node_id(0), "10.0.0.1:6379@16379", "myself,master", slots="0-16383")
-    assert view_names_every_node([parse_node_line(line) for line in (bare, unnamed)])
+    assert unnamed_nodes([view(0, 0, 1, 2), view(1, 0, 1, 2)]) == set()
