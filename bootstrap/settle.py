@@ -178,6 +178,7 @@ def wait_converged(
                 settled=len(progress.settled),
                 total=size,
                 sweep_seconds=round(time.monotonic() - started, 3),
+                waiting=sorted(progress.last_seen.items())[:3],
             )
         # Slow replies mean busy nodes: poll no more often than a sweep takes.
         took = time.monotonic() - started
