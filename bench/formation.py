@@ -4,8 +4,8 @@ Run by hand (not in CI): `make bench` or `python -m bench.formation --sizes 6 30
 For each size and run, in alternating order, both tools get a fresh devcluster whose pods are
 aged >= 2.5 s (as pods in Kubernetes are when a Job reaches them). A poller outside the tool
 reads every node (two cheap commands, only the nodes not there yet) and records, per node, when
-it first says cluster_state:ok, and when it is fully formed (ok, knows every node, a replica's
-link up). Printed per run, from the tool's start:
+it first says cluster_state:ok, and when it is fully formed (ok, knows every node, in its role:
+a replica's link up, a master's replica online; an empty master is not formed). Printed per run, from the tool's start:
 
 - all ok: every node cluster_state:ok;
 - formed: every node fully formed;
@@ -41,6 +41,7 @@ from devcluster.servers import cli_bin
 
 POD_AGE_SECONDS = 2.5
 POLL_SECONDS = 0.02
+REPLICAS_PER_MASTER = 1
 REJOIN_DELAY_SECONDS = 5.0
 PROBE = (("CLUSTER", "INFO"), ("INFO", "replication"))
 
@@ -85,8 +86,14 @@ def poll(cluster: DevCluster, run: Run, started: float, limit: float) -> None:
             if info.get("cluster_state") != "ok":
                 continue
             run.ok_at.setdefault(ordinal, now)
-            link = replication.get("master_link_status", "up")
-            if info.get("cluster_known_nodes") == str(size) and link == "up":
+            # Formed in its planned role: a replica linked up, a master with its replica
+            # linked (a node neither tool has made a replica yet is an empty master).
+            if replication.get("role") == "slave":
+                linked = replication.get("master_link_status") == "up"
+            else:
+                online = [v for k, v in replication.items() if k.startswith("slave")]
+                linked = sum("online" in v for v in online) >= REPLICAS_PER_MASTER
+            if info.get("cluster_known_nodes") == str(size) and linked:
                 run.formed_at[ordinal] = now
         return len(run.formed_at) == size
 
@@ -111,7 +118,7 @@ def start_tool(cluster: DevCluster, tool: str, job_source: Path | None) -> subpr
     state = cluster.require()
     nodes = [f"{p.ip}:{state.port}" for p in state.pods]
     return subprocess.Popen(
-        [cli_bin(), "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
+        [cli_bin(), "--cluster", "create", *nodes, "--cluster-replicas", str(REPLICAS_PER_MASTER), "--cluster-yes"],
         env={**os.environ, "REDISCLI_AUTH": cluster.password},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
