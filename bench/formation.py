@@ -5,7 +5,8 @@ For each size and run, in alternating order, both tools get a fresh devcluster w
 aged >= 2.5 s (as pods in Kubernetes are when a Job reaches them). A poller outside the tool
 reads every node (two cheap commands, only the nodes not there yet) and records, per node, when
 it first says cluster_state:ok, and when it is fully formed (ok, knows every node, in its role:
-a replica's link up, a master's replica online; an empty master is not formed). Printed per run, from the tool's start:
+a replica's link up, a master's replica online; an empty master is not formed). Printed per
+run, from the tool's start:
 
 - all ok: every node cluster_state:ok;
 - formed: every node fully formed;
@@ -118,7 +119,15 @@ def start_tool(cluster: DevCluster, tool: str, job_source: Path | None) -> subpr
     state = cluster.require()
     nodes = [f"{p.ip}:{state.port}" for p in state.pods]
     return subprocess.Popen(
-        [cli_bin(), "--cluster", "create", *nodes, "--cluster-replicas", str(REPLICAS_PER_MASTER), "--cluster-yes"],
+        [
+            cli_bin(),
+            "--cluster",
+            "create",
+            *nodes,
+            "--cluster-replicas",
+            str(REPLICAS_PER_MASTER),
+            "--cluster-yes",
+        ],
         env={**os.environ, "REDISCLI_AUTH": cluster.password},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
