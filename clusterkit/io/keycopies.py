@@ -4,7 +4,7 @@ are the same; different values are a KeyConflict, which is the user's decision."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import redis
 import structlog
@@ -59,6 +59,47 @@ def dumps(client: redis.Redis, keys: list[bytes]) -> list[bytes | None]:
     return values
 
 
+def migrate_command(move: MoveSlot, auth: Sequence[str], keys: Sequence[bytes]) -> list[object]:
+    return [
+        "MIGRATE",
+        move.target_ip,
+        move.target_port,
+        "",
+        0,
+        MIGRATE_TIMEOUT_MS,
+        *auth,
+        "KEYS",
+        *keys,
+    ]
+
+
+def migrate_whole_slots(
+    source: redis.Redis, listed: Mapping[MoveSlot, list[bytes]], auth: Sequence[str]
+) -> dict[MoveSlot, int]:
+    """Slot -> keys moved, for the slots whose every key one MIGRATE moved: one pipeline for
+    all of them (the source runs them one after another, as if sent one by one). `listed`
+    holds slots whose GETKEYSINSLOT reply was the whole slot (fewer keys than BATCH_KEYS).
+    A slot left out (an error such as BUSYKEY, NOKEY, a broken connection) is the caller's to
+    move the careful way, slot by slot."""
+    moves = [m for m, keys in listed.items() if 0 < len(keys) < BATCH_KEYS]
+    if not moves:
+        return {}
+    pipe = source.pipeline(transaction=False)
+    for move in moves:
+        pipe.execute_command(*migrate_command(move, auth, listed[move]))
+    try:
+        replies = pipe.execute(raise_on_error=False)
+    except (redis.RedisError, OSError):
+        return {}
+    finally:
+        pipe.reset()
+    return {
+        move: len(listed[move])
+        for move, reply in zip(moves, replies, strict=True)
+        if reply in (b"OK", "OK", True)
+    }
+
+
 def migrate_keys(
     move: MoveSlot,
     source: redis.Redis,
@@ -84,9 +125,8 @@ def migrate_keys(
         if keys == previous:
             raise MoveFailed(f"keys of slot {move.slot} stay on the source after MIGRATE")
         previous = keys
-        migrate = ("MIGRATE", move.target_ip, move.target_port, "", 0, MIGRATE_TIMEOUT_MS)
         try:
-            reply = source.execute_command(*migrate, *auth, "KEYS", *keys)
+            reply = source.execute_command(*migrate_command(move, auth, keys))
             count = 0 if reply in (b"NOKEY", "NOKEY") else len(keys)
         except redis.ResponseError as exc:
             if "BUSYKEY" not in str(exc):
@@ -95,7 +135,7 @@ def migrate_keys(
             # only when both copies are the same.
             same, gone = same_on_both(move.slot, source, target, keys, sides)
             if same:
-                source.execute_command(*migrate, "REPLACE", *auth, "KEYS", *same)
+                source.execute_command(*migrate_command(move, ("REPLACE", *auth), same))
                 log.info("identical_keys_replaced", slot=move.slot, keys=len(same))
             count = len(same) + gone
         moved += count

@@ -31,9 +31,10 @@ from clusterkit.io.keycopies import (
     KeyConflict,
     MoveFailed,
     migrate_keys,
+    migrate_whole_slots,
 )
 from clusterkit.io.moveprogress import Progress
-from clusterkit.io.redisio import PodConnector, Reply, pipelined, submit
+from clusterkit.io.redisio import Command, PodConnector, Reply, pipelined, submit
 from clusterkit.io.setslot import setslot, setslots
 
 log = structlog.get_logger()
@@ -173,13 +174,28 @@ class Mover:
         live = setslots(target, chunk, "IMPORTING", failed, lambda m: m.source_id)
         live = setslots(source, live, "MIGRATING", failed, lambda m: m.target_id)
         listed = pipelined(source, [("CLUSTER", "GETKEYSINSLOT", m.slot, BATCH_KEYS) for m in live])
-        keys: dict[MoveSlot, int] = {}
-        for index, move in enumerate(live):
-            reply = listed if isinstance(listed, Exception) else listed[index]
+        replies = {
+            move: listed if isinstance(listed, Exception) else listed[index]
+            for index, move in enumerate(live)
+        }
+        # The slots whose keys one MIGRATE moves go in one pipeline; the others, and any the
+        # pipeline did not move whole, go slot by slot (listed again: some keys may have moved).
+        keys = migrate_whole_slots(
+            source,
+            {m: cast(list[bytes], r) for m, r in replies.items() if isinstance(r, list)},
+            self.auth(),
+        )
+        self.progress.add(keys=sum(keys.values()))
+        for move, reply in replies.items():
+            if move in keys:
+                continue
             try:
                 if isinstance(reply, Exception):
                     raise MoveFailed(f"CLUSTER GETKEYSINSLOT {move.slot}: {reply}")
-                keys[move] = self.migrate_keys(move, source, target, cast(list[bytes], reply))
+                listing = cast(list[bytes], reply)
+                keys[move] = self.migrate_keys(
+                    move, source, target, None if 0 < len(listing) < BATCH_KEYS else listing
+                )
             except KeyConflict as conflict:
                 self.conflict(move, conflict)
                 failed[move] = "key conflict"
@@ -194,8 +210,8 @@ class Mover:
         # round closes anything left open.
         live = setslots(source, live, "NODE", failed, owner, accept=TURNED_REPLICA, closed_ok=True)
         seconds = round(time.monotonic() - started, 3)
+        self.announce(live)
         for move in live:
-            self.announce(move)
             self.progress.add(slots=1)
             log.info(
                 "slot_moved",
@@ -256,15 +272,19 @@ class Mover:
         keys = self.migrate_keys(move, source, target)
         setslot(source, move.slot, "STABLE")
         setslot(source, move.slot, "NODE", move.target_id, accept=ONLY_MASTERS)
-        self.announce(move)
+        self.announce([move])
         return keys
 
-    def announce(self, move: MoveSlot) -> None:
-        """Tell the other masters the new owner. They learn it by gossip anyway (the target's
-        epoch bump): telling them directly only saves clients a redirect, so it does not hold
-        up the next slot."""
-        command = ("CLUSTER", "SETSLOT", move.slot, "NODE", move.target_id)
-        sent = [(o, submit(self.clients[o], [command])) for o in move.announce]
+    def announce(self, moves: Sequence[MoveSlot]) -> None:
+        """Tell the other masters the new owners, one pipeline per master. They learn them by
+        gossip anyway (the target's epoch bump): telling them directly only saves clients a
+        redirect, so it does not hold up the next slots."""
+        commands: dict[int, list[Command]] = {}
+        for move in moves:
+            for ordinal in move.announce:
+                command = ("CLUSTER", "SETSLOT", move.slot, "NODE", move.target_id)
+                commands.setdefault(ordinal, []).append(command)
+        sent = [(o, submit(self.clients[o], batch)) for o, batch in commands.items()]
         with self.lock:
             self.announced.extend(sent)
 
@@ -273,10 +293,13 @@ class Mover:
         failed = []
         for ordinal, future in self.announced:
             result = future.result()
-            reply = result if isinstance(result, Exception) else result[0]
-            if isinstance(reply, Exception) and ONLY_MASTERS not in str(reply):
-                failed.append(f"{self.naming.pod_name(ordinal)}: {reply}")
+            for reply in [result] if isinstance(result, Exception) else result:
+                if isinstance(reply, Exception) and ONLY_MASTERS not in str(reply):
+                    failed.append(f"{self.naming.pod_name(ordinal)}: {reply}")
         return failed
+
+    def auth(self) -> tuple[str, ...]:
+        return tuple(self.access.auth_args()) if self.access else ()
 
     def migrate_keys(
         self,
@@ -289,7 +312,7 @@ class Mover:
             move,
             source,
             target,
-            auth=self.access.auth_args() if self.access else (),
+            auth=self.auth(),
             sides=(
                 f"{self.naming.pod_name(move.ordinal)} ({move.source_id})",
                 f"{self.naming.pod_name(move.target)} ({move.target_id})",
