@@ -43,7 +43,8 @@ def stop(pid: int | None, marker: str, grace_seconds: float = 10.0) -> None:
     try:
         wait_until(exited, timeout=grace_seconds, what=f"pid {pid} to exit", interval=0.02)
     except WaitTimeout:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it exited after the last look
+            os.kill(pid, signal.SIGKILL)
         wait_until(exited, timeout=5.0, what=f"pid {pid} to die after SIGKILL", interval=0.02)
 
 
