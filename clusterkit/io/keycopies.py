@@ -10,6 +10,7 @@ import redis
 import structlog
 
 from clusterkit.core.model import MoveSlot
+from clusterkit.io.redisio import Command, pipelined
 
 log = structlog.get_logger()
 
@@ -59,8 +60,8 @@ def dumps(client: redis.Redis, keys: list[bytes]) -> list[bytes | None]:
     return values
 
 
-def migrate_command(move: MoveSlot, auth: Sequence[str], keys: Sequence[bytes]) -> list[object]:
-    return [
+def migrate_command(move: MoveSlot, auth: Sequence[str], keys: Sequence[bytes]) -> Command:
+    return (
         "MIGRATE",
         move.target_ip,
         move.target_port,
@@ -70,7 +71,7 @@ def migrate_command(move: MoveSlot, auth: Sequence[str], keys: Sequence[bytes]) 
         *auth,
         "KEYS",
         *keys,
-    ]
+    )
 
 
 def migrate_whole_slots(
@@ -84,15 +85,9 @@ def migrate_whole_slots(
     moves = [m for m, keys in listed.items() if 0 < len(keys) < BATCH_KEYS]
     if not moves:
         return {}
-    pipe = source.pipeline(transaction=False)
-    for move in moves:
-        pipe.execute_command(*migrate_command(move, auth, listed[move]))
-    try:
-        replies = pipe.execute(raise_on_error=False)
-    except (redis.RedisError, OSError):
+    replies = pipelined(source, [migrate_command(m, auth, listed[m]) for m in moves])
+    if isinstance(replies, Exception):
         return {}
-    finally:
-        pipe.reset()
     return {
         move: len(listed[move])
         for move, reply in zip(moves, replies, strict=True)

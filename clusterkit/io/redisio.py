@@ -112,7 +112,7 @@ def parse_info(text: str) -> dict[str, str]:
     return fields
 
 
-Command = tuple[str | int, ...]
+Command = tuple[str | int | bytes, ...]
 Reply = object
 """A reply as redis-py parses it: str, int, bool (PING), dict (INFO), list, or the ResponseError
 the node answered with."""
