@@ -19,7 +19,7 @@ import redis
 import structlog
 
 from clusterkit.core.ghosts import Ghost, LostSlots, accept_loss_command, find_ghosts
-from clusterkit.core.identity import pod_ordinal
+from clusterkit.core.identity import members_and_old_ids
 from clusterkit.core.model import Forget, PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine, NodeLineError, parse_cluster_nodes
@@ -107,7 +107,7 @@ class Rejoin:
 
     def turn(self, my_id: str, serving: bool, pod_names: dict[str, str]) -> RejoinStatus:
         """One look at the cluster and, when this pod was replaced, the next steps."""
-        addresses = self.find_cluster(my_id)
+        addresses = self.find_cluster(my_id, pod_names)
         if addresses is None:
             return RejoinStatus("looking for the cluster" if self.rejoining else None)
         unresolved = [self.naming.pod_name(o) for o, ip in addresses.items() if ip is None]
@@ -202,25 +202,22 @@ class Rejoin:
             self.reported.add(key)
             log.error(event, **fields)
 
-    def find_cluster(self, my_id: str) -> dict[int, str | None] | None:
+    def find_cluster(
+        self, my_id: str, pod_names: Mapping[str, str]
+    ) -> dict[int, str | None] | None:
         """Pod ordinal -> address (None: does not resolve) for every pod the formed cluster
         names, this one included; None when no probed peer is part of a formed cluster, or
-        (unless rejoining already) when its view lists no other identity of this pod: a new
+        (unless rejoining already) when no view lists another identity of this pod: a new
         cluster forming must not cost every pod a look at every other."""
         probed = [o for o in range(self.ordinal + PROBE_AHEAD + 1) if o != self.ordinal]
         with ThreadPoolExecutor(max_workers=len(probed)) as pool:
-            views = list(pool.map(self.view_of, probed))
-        view = next((v for v in views if v is not None and len(v) > 1), None)
-        if view is None:
+            views = [v for v in pool.map(self.view_of, probed) if v is not None and len(v) > 1]
+        if not views:
             return None
-        me = self.naming.pod_fqdn(self.ordinal)
+        members, old = members_and_old_ids(views, self.naming, self.ordinal, my_id, pod_names)
         watching = self.rejoining or time.monotonic() < self.watch_until
-        if not watching and not any(
-            line.address.hostname.rstrip(".") == me and line.node_id != my_id for line in view
-        ):
+        if not watching and not old:
             return None
-        found_ordinals = (pod_ordinal(line, self.naming) for line in view)
-        members = {o for o in found_ordinals if o is not None}
         found: dict[int, str | None] = {}
         pending = sorted(members | {self.ordinal})
         # A name that times out is asked again: on a cluster of 90 pods, some of the queries of

@@ -6,7 +6,7 @@ hostname: the pod map (node id -> pod name, kept beside nodes.conf and by the Jo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
@@ -31,3 +31,33 @@ def pod_label(line: NodeLine, pod_map: Mapping[str, str] = NO_POD_MAP) -> str:
     """A short name for people: the first label of the announced hostname (`redis-3`), else
     the pod map's name, else ""."""
     return line.address.hostname.split(".")[0] or pod_map.get(line.node_id, "")
+
+
+def members_and_old_ids(
+    views: Sequence[Sequence[NodeLine]],
+    naming: PodNaming,
+    ordinal: int,
+    my_id: str,
+    pod_map: Mapping[str, str] = NO_POD_MAP,
+) -> tuple[set[int], set[str]]:
+    """The pods any of `views` names, and the ids other than `my_id` any of them gives pod
+    `ordinal`. Every view counts: a node that learnt this pod's old id by gossip only lists it
+    without a hostname, so the first view that answers may not name it while the others do
+    (seen in CI: redis-0's view alone decided, and the replaced pod never rejoined)."""
+    by_id = dict(pod_map)
+    for view in views:
+        for line in view:
+            named = pod_ordinal(line, naming)
+            if named is not None:
+                by_id[line.node_id] = naming.pod_name(named)
+    members: set[int] = set()
+    old: set[str] = set()
+    for view in views:
+        for line in view:
+            found = pod_ordinal(line, naming, by_id)
+            if found is None:
+                continue
+            members.add(found)
+            if found == ordinal and line.node_id != my_id:
+                old.add(line.node_id)
+    return members, old
