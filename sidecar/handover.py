@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from clusterkit.core.handoff import Reopen, ranked_replicas, reopen_after_failover
+from clusterkit.core.handoff import Reopen, online_offsets, ranked_replicas, reopen_after_failover
 from clusterkit.core.nodes import NodeLine, myself, parse_cluster_nodes
 from clusterkit.io.access import Access
 from clusterkit.io.redisio import Command, Reply, connect, pipelined
@@ -31,6 +31,12 @@ CALM_GRACE_SECONDS = 0.3
 within this time."""
 CALM_MAX_SECONDS = 10.0
 """At most this long (and half the handover's timeout) waiting for slot moves to end."""
+REPLICA_WAIT_SECONDS = 10.0
+"""At most this long (and half the handover's timeout) waiting for a replica that is half
+attached (online on the replication link but not yet this master's replica in its view, or the
+other way round) to be both: a replica's new role reaches its master by gossip, up to half of
+cluster-node-timeout after it attached (seen on Valkey 8.0, a pod stopped right after the Job
+formed the cluster: no handover)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,8 @@ def _hand_over(
     if not me.slots:
         return Handover("no_slots", "this master owns no slots: nothing to hand over")
     replicas = ranked_replicas(nodes, own.info("replication"), domains)
+    if not replicas and attaching(nodes, own.info("replication")):
+        replicas = wait_for_replica(own, domains, deadline)
     if not replicas:
         return Handover(
             "no_healthy_replica",
@@ -118,6 +126,30 @@ def _hand_over(
         f"no replica took over within {deadline.seconds:.0f}s: stopping anyway",
         seconds=round(deadline.elapsed(), 3),
     )
+
+
+def attaching(nodes: Sequence[NodeLine], replication: Mapping[str, object]) -> bool:
+    """Some replica is on its way: online on the link, or listed as this master's and up."""
+    me = myself(list(nodes))
+    listed = any(n.master_id == me.node_id and n.connected and not n.is_failing for n in nodes)
+    return listed or bool(online_offsets(replication))
+
+
+def wait_for_replica(
+    own: redis.Redis, domains: Mapping[str, str], deadline: Deadline
+) -> list[NodeLine]:
+    """The ranked replicas once one is both online and listed, or [] after the bounded wait."""
+
+    def ranked() -> list[NodeLine]:
+        nodes = parse_cluster_nodes(str(own.execute_command("CLUSTER", "NODES")))
+        return ranked_replicas(nodes, own.info("replication"), domains)
+
+    limit = min(REPLICA_WAIT_SECONDS, deadline.remaining() / 2)
+    log.info("handover_waits_for_replica", seconds=round(limit, 1))
+    try:
+        return wait_until(ranked, timeout=limit, what="a replica to attach", interval=POLL_SECONDS)
+    except WaitTimeout:
+        return []
 
 
 def wait_for_calm(
