@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from clusterkit.core.handoff import Reopen, online_offsets, ranked_replicas, reopen_after_failover
+from clusterkit.core.handoff import Reopen, attaching, ranked_replicas, reopen_after_failover
 from clusterkit.core.nodes import NodeLine, myself, parse_cluster_nodes
 from clusterkit.io.access import Access
 from clusterkit.io.redisio import Command, Reply, connect, pipelined
@@ -126,13 +126,6 @@ def _hand_over(
         f"no replica took over within {deadline.seconds:.0f}s: stopping anyway",
         seconds=round(deadline.elapsed(), 3),
     )
-
-
-def attaching(nodes: Sequence[NodeLine], replication: Mapping[str, object]) -> bool:
-    """Some replica is on its way: online on the link, or listed as this master's and up."""
-    me = myself(list(nodes))
-    listed = any(n.master_id == me.node_id and n.connected and not n.is_failing for n in nodes)
-    return listed or bool(online_offsets(replication))
 
 
 def wait_for_replica(

@@ -66,6 +66,13 @@ def online_offsets(replication: Mapping[str, object]) -> dict[tuple[str, int], i
     return found
 
 
+def attaching(nodes: Sequence[NodeLine], replication: Mapping[str, object]) -> bool:
+    """Some replica is on its way: online on the link, or listed as this master's and up."""
+    me = myself(list(nodes))
+    listed = any(n.master_id == me.node_id and n.connected and not n.is_failing for n in nodes)
+    return listed or bool(online_offsets(replication))
+
+
 def ranked_replicas(
     nodes: Sequence[NodeLine],
     replication: Mapping[str, object],

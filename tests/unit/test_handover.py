@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clusterkit.core.handoff import online_offsets, ranked_replicas
+from clusterkit.core.handoff import attaching, online_offsets, ranked_replicas
 from clusterkit.core.nodes import parse_cluster_nodes
 from tests.unit.factories import node_id, node_line
 
@@ -68,3 +68,14 @@ def test_a_replica_in_a_domain_without_another_master_comes_before_a_higher_offs
         node_id("a"),
         node_id("b"),
     ]
+
+
+def test_a_replica_online_or_listed_is_attaching_and_none_is_not() -> None:
+    online = {"slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 1}}
+    listed = parse_cluster_nodes(view(("a", "10.0.0.2", "slave")))
+    alone = parse_cluster_nodes(view())
+    failing = parse_cluster_nodes(view(("a", "10.0.0.2", "slave,fail")))
+    assert attaching(alone, online)  # the master's view has not heard of its new role yet
+    assert attaching(listed, {})  # not online on the link yet
+    assert not attaching(alone, {})
+    assert not attaching(failing, {})
