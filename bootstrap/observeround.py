@@ -8,7 +8,8 @@ import redis
 from bootstrap.leaving import LeavingPods
 from bootstrap.podclients import PodClients
 from bootstrap.settings import Settings
-from clusterkit.core.ghosts import LostSlots, pod_map_from
+from clusterkit.core.ghosts import LostSlots
+from clusterkit.core.identity import pod_map_from
 from clusterkit.core.openslots import open_slots
 from clusterkit.io.observe import ClusterView, cluster_view, observe_each
 

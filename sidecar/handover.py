@@ -86,8 +86,9 @@ def _hand_over(
         return Handover("replica", "this node is a replica: nothing to hand over")
     if not me.slots:
         return Handover("no_slots", "this master owns no slots: nothing to hand over")
-    replicas = ranked_replicas(nodes, own.info("replication"), domains)
-    if not replicas and attaching(nodes, own.info("replication")):
+    replication = own.info("replication")
+    replicas = ranked_replicas(nodes, replication, domains)
+    if not replicas and attaching(nodes, replication):
         replicas = wait_for_replica(own, domains, deadline)
     if not replicas:
         return Handover(

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 import redis
 import structlog
 
-from clusterkit.core.ghosts import pod_map_from
-from clusterkit.core.identity import pod_label
+from clusterkit.core.identity import pod_label, pod_map_from
 from clusterkit.core.nodes import NodeLine, NodeLineError, myself, parse_cluster_nodes
 from clusterkit.core.readiness import readiness, unserved_slots
 from clusterkit.core.slots import format_ranges

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from clusterkit.core.identity import pod_ordinal
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine
@@ -103,16 +102,6 @@ def owner_pod(
     if naming is None or not announced or (ordinal := naming.ordinal_of(announced)) is None:
         return None
     return ordinal, naming.pod_name(ordinal), True
-
-
-def pod_map_from(nodes: Sequence[NodeLine], naming: PodNaming) -> dict[str, str]:
-    """node id -> pod name, from the hostnames the nodes announce."""
-    found: dict[str, str] = {}
-    for line in nodes:
-        ordinal = pod_ordinal(line, naming)
-        if ordinal is not None:
-            found[line.node_id] = naming.pod_name(ordinal)
-    return found
 
 
 def find_ghosts(

@@ -33,6 +33,16 @@ def pod_label(line: NodeLine, pod_map: Mapping[str, str] = NO_POD_MAP) -> str:
     return line.address.hostname.split(".")[0] or pod_map.get(line.node_id, "")
 
 
+def pod_map_from(nodes: Sequence[NodeLine], naming: PodNaming) -> dict[str, str]:
+    """node id -> pod name, from the hostnames the nodes announce."""
+    found: dict[str, str] = {}
+    for line in nodes:
+        ordinal = pod_ordinal(line, naming)
+        if ordinal is not None:
+            found[line.node_id] = naming.pod_name(ordinal)
+    return found
+
+
 def members_and_old_ids(
     views: Sequence[Sequence[NodeLine]],
     naming: PodNaming,
@@ -46,10 +56,7 @@ def members_and_old_ids(
     (seen in CI: redis-0's view alone decided, and the replaced pod never rejoined)."""
     by_id = dict(pod_map)
     for view in views:
-        for line in view:
-            named = pod_ordinal(line, naming)
-            if named is not None:
-                by_id[line.node_id] = naming.pod_name(named)
+        by_id.update(pod_map_from(view, naming))
     members: set[int] = set()
     old: set[str] = set()
     for view in views:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 import redis
 import structlog
 
-from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set, pod_map_from
+from clusterkit.core.ghosts import LostSlots, find_ghosts, lost_slot_set
+from clusterkit.core.identity import pod_map_from
 from clusterkit.core.model import PodState
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLineError, parse_cluster_nodes

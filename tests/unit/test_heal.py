@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit.core.addresses import Meet, needs_healing, plan_meets
-from clusterkit.core.ghosts import pod_map_from
+from clusterkit.core.identity import pod_map_from
 from clusterkit.core.naming import PodNaming
 from clusterkit.core.nodes import NodeLine, parse_node_line
 from sidecar.peers import RateLimit
