@@ -7,8 +7,9 @@ import time
 import redis
 import structlog
 
+from bootstrap.carryout import carry_out
 from bootstrap.discover import wait_for_dns, wait_for_ping
-from bootstrap.errors import BadSettings, NotConverged, RefusedUnsafe
+from bootstrap.errors import BadSettings, NotConverged
 from bootstrap.finish import Outcome, finish
 from bootstrap.layout import LayoutRepair
 from bootstrap.lease import JobLease, Superseded
@@ -24,15 +25,11 @@ from bootstrap.takeover import take_over_lost_masters
 from clusterkit.core.converge import planned_slot_map, waiting_for
 from clusterkit.core.domains import domain_kind, failure_domains
 from clusterkit.core.ghosts import LostSlots
-from clusterkit.core.naming import PodNaming
 from clusterkit.core.plan import Plan, Shape, make_plan
 from clusterkit.core.reasons import sentences
 from clusterkit.core.slots import compact, format_ranges
 from clusterkit.io.access import Access
-from clusterkit.io.apply import apply_actions
 from clusterkit.io.dnsio import make_resolver
-from clusterkit.io.keycopies import KeyConflict
-from clusterkit.io.migrate import MOVE_THREADS
 from clusterkit.io.placement import read_placements
 from clusterkit.io.redisio import PodConnector
 from clusterkit.io.waiting import Deadline
@@ -281,43 +278,7 @@ def converge(
         time.sleep(POLL_SECONDS)
 
 
-def carry_out(
-    plan: Plan,
-    clients: dict[int, redis.Redis],
-    naming: PodNaming,
-    access: Access | None,
-    lease: JobLease,
-    *,
-    stopping: StoppingPods | None = None,
-    move_parallelism: int = MOVE_THREADS,
-) -> bool:
-    """The plan's steps, while this Job holds the lease; whether some step was not done."""
-    try:
-        with lease.carrying_out():
-            counts = apply_actions(
-                plan.actions,
-                clients,
-                naming,
-                access=access,
-                keep_going=lease.keep_going,
-                may_move=stopping.may_move if stopping else lambda move: True,
-                move_parallelism=move_parallelism,
-            )
-    except KeyConflict as conflict:
-        raise RefusedUnsafe(conflict_message(conflict)) from None
-    return bool(counts.get("failed") or counts.get("not_yet") or counts.get("stopped"))
-
-
 def settle_shape(plan: Plan) -> tuple[int, dict[int, int]]:
     """(masters serving slots, replica -> planned master) every settled node must show."""
     serving = sum(1 for master in plan.masters if plan.slots.get(master))
     return serving, dict(plan.replica_of)
-
-
-def conflict_message(conflict: KeyConflict) -> str:
-    return (
-        f"{conflict}: the Job moves a key only when both copies are the same, so it left both"
-        f" copies and slot {conflict.slot} open (no key was dropped). Decide which value is"
-        " right and delete the other copy (on a node importing the slot, send ASKING before"
-        " DEL), then rerun the Job"
-    )

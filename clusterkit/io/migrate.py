@@ -14,7 +14,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 import redis
@@ -25,6 +25,7 @@ from clusterkit.core.naming import PodNaming
 from clusterkit.core.slots import compact, format_ranges
 from clusterkit.core.waves import move_waves
 from clusterkit.io.access import Access
+from clusterkit.io.announce import OwnerAnnouncements
 from clusterkit.io.keycopies import (
     BATCH_KEYS,
     MIGRATE_TIMEOUT_MS,
@@ -34,8 +35,8 @@ from clusterkit.io.keycopies import (
     migrate_whole_slots,
 )
 from clusterkit.io.moveprogress import Progress
-from clusterkit.io.redisio import Command, PodConnector, Reply, pipelined, submit
-from clusterkit.io.setslot import setslot, setslots
+from clusterkit.io.redisio import PodConnector, pipelined
+from clusterkit.io.setslot import ONLY_MASTERS, TURNED_REPLICA, setslot, setslots
 
 log = structlog.get_logger()
 
@@ -46,10 +47,6 @@ MOVE_THREADS = 4
 CHUNK_SLOTS = 32
 """Handovers between one pair of masters done together, each step one pipeline for all: a crash
 leaves at most this many slots open, which the next round closes."""
-ONLY_MASTERS = "Please use SETSLOT only with masters"
-"""SETSLOT NODE to a master that gave away its last slot and became the target's replica."""
-TURNED_REPLICA = (ONLY_MASTERS, "UNBLOCKED force unblock")
-"""Replies of a source that became a replica while (or before) it was told the new owner."""
 
 
 def move_slots(
@@ -80,7 +77,7 @@ def move_slots(
                 ]
                 for future in futures:
                     future.result()
-        failed = mover.announcements_failed()
+        failed = mover.announcements.failed()
         if failed:
             log.warning("owner_announce_failed", count=len(failed), first=failed[:3])
     finally:
@@ -115,7 +112,7 @@ class Mover:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.key_clients: dict[tuple[str, int], redis.Redis] = {}
-        self.announced: list[tuple[int, Future[list[Reply] | Exception]]] = []
+        self.announcements = OwnerAnnouncements(clients, naming)
 
     def key_client(self, ip: str, port: int, ordinal: int) -> redis.Redis:
         """A bytes client with a long timeout (key names and DUMP payloads are binary)."""
@@ -210,7 +207,7 @@ class Mover:
         # round closes anything left open.
         live = setslots(source, live, "NODE", failed, owner, accept=TURNED_REPLICA, closed_ok=True)
         seconds = round(time.monotonic() - started, 3)
-        self.announce(live)
+        self.announcements.send(live)
         for move in live:
             self.progress.add(slots=1)
             log.info(
@@ -272,31 +269,8 @@ class Mover:
         keys = self.migrate_keys(move, source, target)
         setslot(source, move.slot, "STABLE")
         setslot(source, move.slot, "NODE", move.target_id, accept=ONLY_MASTERS)
-        self.announce([move])
+        self.announcements.send([move])
         return keys
-
-    def announce(self, moves: Sequence[MoveSlot]) -> None:
-        """Tell the other masters the new owners, one pipeline per master. They learn them by
-        gossip anyway (the target's epoch bump): telling them directly only saves clients a
-        redirect, so it does not hold up the next slots."""
-        commands: dict[int, list[Command]] = {}
-        for move in moves:
-            for ordinal in move.announce:
-                command = ("CLUSTER", "SETSLOT", move.slot, "NODE", move.target_id)
-                commands.setdefault(ordinal, []).append(command)
-        sent = [(o, submit(self.clients[o], batch)) for o, batch in commands.items()]
-        with self.lock:
-            self.announced.extend(sent)
-
-    def announcements_failed(self) -> list[str]:
-        """Wait for every announcement; which ones Redis refused (other than ONLY_MASTERS)."""
-        failed = []
-        for ordinal, future in self.announced:
-            result = future.result()
-            for reply in [result] if isinstance(result, Exception) else result:
-                if isinstance(reply, Exception) and ONLY_MASTERS not in str(reply):
-                    failed.append(f"{self.naming.pod_name(ordinal)}: {reply}")
-        return failed
 
     def auth(self) -> tuple[str, ...]:
         return tuple(self.access.auth_args()) if self.access else ()

@@ -10,6 +10,11 @@ from clusterkit.core.model import MoveSlot
 from clusterkit.io.keycopies import MoveFailed
 from clusterkit.io.redisio import pipelined
 
+ONLY_MASTERS = "Please use SETSLOT only with masters"
+"""SETSLOT NODE to a master that gave away its last slot and became the target's replica."""
+TURNED_REPLICA = (ONLY_MASTERS, "UNBLOCKED force unblock")
+"""Replies of a source that became a replica while (or before) it was told the new owner."""
+
 
 def setslots(
     client: redis.Redis,
